@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: the C++ suite (ctest), the same torch-free
+# suite under AddressSanitizer + UBSan, then the Python suite (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== C++ tests (Release, -Werror)"
+cmake -S . -B build/test -G Ninja -DSAEMATCH_WERROR=ON >/dev/null
+cmake --build build/test -j "$jobs"
+ctest --test-dir build/test --output-on-failure -j "$jobs"
+
+echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build/sanitize -G Ninja -DSAEMATCH_SANITIZE=ON -DSAEMATCH_WERROR=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/sanitize -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/sanitize --output-on-failure -j "$jobs" -E '^install\.'
+
+echo "== Python tests"
+python3 -m pip install -q .
+python3 -m pytest -q tests/python
