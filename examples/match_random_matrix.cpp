@@ -3,7 +3,7 @@
 //
 //   ./match_random_matrix [n] [d]
 #include <saematch/lap/certificate.hpp>
-#include <saematch/lap/jonker_volgenant.hpp>
+#include <saematch/lap/solve_dense.hpp>
 
 #include <chrono>
 #include <cmath>

@@ -44,12 +44,17 @@ def _as_cost_array(cost, dtype) -> np.ndarray:
         target = np.dtype(dtype)
         if target not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {target}")
-        return array.astype(target, copy=False)
-    if array.dtype in (np.float32, np.float64):
-        return array
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"cost matrix must be real numbers, got dtype {array.dtype}")
-    return array.astype(np.float64)
+        array = array.astype(target, copy=False)
+    elif array.dtype not in (np.float32, np.float64):
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"cost matrix must be real numbers, got dtype {array.dtype}")
+        array = array.astype(np.float64)
+    # Read in place when the layout allows; a strided field of a record
+    # array (stride not a whole number of elements) or a byte-swapped array
+    # is copied, as SciPy does.
+    if any(s % array.itemsize for s in array.strides) or not array.dtype.isnative:
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+    return array
 
 
 def _torch_float32():
@@ -64,17 +69,36 @@ def _torch_float64():
     return torch.float64
 
 
-def solve_assignment(cost, maximize: bool = False, *, dtype=None, threads: int | None = None) -> AssignmentResult:
+def solve_assignment(
+    cost,
+    maximize: bool = False,
+    *,
+    method: str = "auto",
+    candidates_per_row: int = 16,
+    dtype=None,
+    threads: int | None = None,
+) -> AssignmentResult:
     """Solve a dense assignment problem exactly and return the certificate.
 
     ``cost`` is a 2-D NumPy array, a CPU torch tensor, or anything
     ``np.asarray`` accepts. float32 and float64 are read in place; other
     dtypes are converted to float64. ``dtype`` forces a precision.
     +inf (minimising) or -inf (maximising) marks a forbidden pair.
-    ``threads`` caps the OpenMP threads (default: all).
+
+    ``method``: ``"dense"`` runs Jonker-Volgenant over the whole matrix;
+    ``"sparse"`` solves on each row's ``candidates_per_row`` best entries and
+    proves the result optimal with the dual certificate, adding entries until
+    it holds; ``"auto"`` (default) picks dense below 512 rows or columns.
+    Both are exact. ``threads`` caps the OpenMP threads (default: all).
     """
     array = _as_cost_array(cost, dtype)
-    result = _core.solve_dense(array, bool(maximize), 0 if threads is None else int(threads))
+    result = _core.solve_dense(
+        array,
+        bool(maximize),
+        0 if threads is None else int(threads),
+        str(method),
+        int(candidates_per_row),
+    )
     col_of_row = result["col_of_row"]
     row_ind = np.flatnonzero(col_of_row >= 0).astype(np.int64)
     return AssignmentResult(

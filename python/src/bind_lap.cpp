@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "saematch/lap/jonker_volgenant.hpp"
+#include "saematch/lap/solve_dense.hpp"
 
 namespace py = pybind11;
 
@@ -21,8 +21,16 @@ py::array_t<T> to_numpy(std::vector<T>&& values) {
     return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {sizeof(T)}, heap->data(), owner);
 }
 
+lap::SolveMethod parse_method(const std::string& method) {
+    if (method == "auto") return lap::SolveMethod::automatic;
+    if (method == "dense") return lap::SolveMethod::dense;
+    if (method == "sparse") return lap::SolveMethod::sparse;
+    throw std::invalid_argument("method must be 'auto', 'dense' or 'sparse', got '" + method + "'");
+}
+
 template <class T>
-py::dict solve(py::array_t<T, 0> cost, bool maximize, int threads) {
+py::dict solve(py::array_t<T, 0> cost, bool maximize, int threads, const std::string& method,
+               int candidates_per_row) {
     if (cost.ndim() != 2)
         throw std::invalid_argument("expected a matrix (2-D array), got a " + std::to_string(cost.ndim()) +
                                     "-D array");
@@ -35,6 +43,8 @@ py::dict solve(py::array_t<T, 0> cost, bool maximize, int threads) {
     lap::SolveOptions options;
     options.maximize = maximize;
     options.threads = threads;
+    options.method = parse_method(method);
+    options.candidates_per_row = candidates_per_row;
     lap::Assignment a;
     {
         py::gil_scoped_release release;
@@ -50,6 +60,9 @@ py::dict solve(py::array_t<T, 0> cost, bool maximize, int threads) {
     stats["free_rows_after_init"] = a.stats.free_rows_after_init;
     stats["augmenting_row_steps"] = a.stats.augmenting_row_steps;
     stats["shortest_path_rows"] = a.stats.shortest_path_rows;
+    stats["method"] = a.stats.used_sparse ? "sparse" : "dense";
+    stats["certificate_rounds"] = a.stats.certificate_rounds;
+    stats["candidate_pairs"] = a.stats.candidate_pairs;
     out["stats"] = stats;
     return out;
 }
@@ -64,9 +77,9 @@ void bind_lap(py::module_& m) {
     // float32 first: pybind11 tries overloads in order, and without
     // conversion a float32 array must not match the float64 overload.
     m.def("solve_dense", &solve<float>, py::arg("cost").noconvert(), py::arg("maximize") = false,
-          py::arg("threads") = 0, doc);
+          py::arg("threads") = 0, py::arg("method") = "auto", py::arg("candidates_per_row") = 16, doc);
     m.def("solve_dense", &solve<double>, py::arg("cost").noconvert(), py::arg("maximize") = false,
-          py::arg("threads") = 0, doc);
+          py::arg("threads") = 0, py::arg("method") = "auto", py::arg("candidates_per_row") = 16, doc);
 }
 
 }  // namespace saematch::python
