@@ -34,16 +34,16 @@ public:
     // Each row's k cheapest allowed entries. A bounded max-heap holds them;
     // blocks of entries that cannot enter it are skipped with one compare
     // per entry, which the compiler vectorises. The same pass looks for NaN
-    // and -inf (after negation: wrongly signed infinities), so a stored
-    // matrix is read once before solving, not twice; `saw_invalid()` says
-    // whether any turned up.
+    // and -inf (after negation: wrongly signed infinities) and the largest
+    // magnitude, so a stored matrix is read once before solving, not twice.
     CandidateGraph initial_candidates() const {
         const std::int32_t n = rows(), m = cols();
         const std::int32_t k = std::min(k_, m);
         std::vector<std::pair<double, std::int32_t>> slots(static_cast<std::size_t>(n) * k);
         std::vector<std::int32_t> counts(static_cast<std::size_t>(n), 0);
         bool invalid = false;
-#pragma omp parallel for schedule(static) num_threads(threads_) reduction(|| : invalid)
+        double largest = 0.0;
+#pragma omp parallel for schedule(static) num_threads(threads_) reduction(|| : invalid) reduction(max : largest)
         for (std::int32_t i = 0; i < n; ++i) {
             auto* heap = slots.data() + static_cast<std::size_t>(i) * k;
             std::int32_t size = 0;
@@ -58,6 +58,7 @@ public:
                     c = Negate ? -c : c;
                     any |= c < threshold;
                     bad |= (c != c) | (c == -kInf);
+                    largest = std::max(largest, c < kInf ? std::abs(c) : 0.0);
                 }
                 invalid = invalid || bad;
                 if (!any || bad) continue;
@@ -83,12 +84,15 @@ public:
                 edges.push_back({i, j, c});
             }
         saw_invalid_ = invalid;
+        largest_finite_ = largest;
         CandidateGraph g(n, m);
         g.add(std::move(edges));
         return g;
     }
 
     bool saw_invalid() const { return saw_invalid_; }
+    // The largest finite |cost| seen by initial_candidates().
+    double largest_finite() const { return largest_finite_; }
 
     void append_full_rows(const std::vector<std::int32_t>& rows_wanted, std::vector<CandidateEdge>& out) const {
         for (std::int32_t i : rows_wanted)
@@ -156,6 +160,7 @@ private:
     std::int32_t k_;
     int threads_;
     mutable bool saw_invalid_ = false;
+    mutable double largest_finite_ = 0.0;
 };
 
 }  // namespace saematch::lap::detail

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -24,16 +26,20 @@ namespace saematch::lap {
 
 namespace detail {
 
-// Rejects NaN and infinities of the wrong sign, naming the first offender.
+// Rejects NaN and infinities of the wrong sign, naming the first offender;
+// returns the largest finite magnitude.
 template <class T>
-void validate_costs(MatrixView<T> cost, bool maximize) {
+double validate_costs(MatrixView<T> cost, bool maximize) {
     const T forbidden_sign_inf = maximize ? std::numeric_limits<T>::infinity()
                                           : -std::numeric_limits<T>::infinity();
+    double largest = 0.0;
     for (std::ptrdiff_t i = 0; i < cost.rows; ++i) {
         bool bad = false;
         for (std::ptrdiff_t j = 0; j < cost.cols; ++j) {
             const T c = cost(i, j);
             bad |= (c != c) | (c == forbidden_sign_inf);
+            const double a = std::abs(static_cast<double>(c));
+            largest = std::max(largest, a < kInf ? a : 0.0);
         }
         if (!bad) continue;
         for (std::ptrdiff_t j = 0; j < cost.cols; ++j) {
@@ -47,7 +53,15 @@ void validate_costs(MatrixView<T> cost, bool maximize) {
                                         : " (when minimising, +inf marks a forbidden pair)"));
         }
     }
+    return largest;
 }
+
+// Reduced costs c − v and path lengths are sums of a few costs: with
+// magnitudes beyond this they could overflow to inf and make allowed pairs
+// look forbidden. Such matrices are solved on a copy scaled by a power of
+// two, which is exact (barring subnormal underflow of the tiniest entries).
+inline constexpr double kLargestSafeCost = 0x1p960;
+inline constexpr int kScaledExponent = 900;
 
 // Builds the caller-facing result from the internal (rows <= cols,
 // minimised) solution.
@@ -94,11 +108,12 @@ inline bool use_sparse(const SolveOptions& options, std::ptrdiff_t n, std::ptrdi
 }
 
 // Solves with rows <= cols; `transposed` says the caller's matrix is the
-// transpose of `cost`.
+// transpose of `cost`. Empty when the magnitudes need rescaling first.
 template <class T, bool Negate, class Stride>
-Assignment solve_oriented(MatrixView<T> cost, Stride stride, const SolveOptions& options, bool transposed) {
+std::optional<Assignment> solve_oriented(MatrixView<T> cost, Stride stride, const SolveOptions& options,
+                                         bool transposed) {
     // Errors name entries as the caller sees them.
-    const auto validate = [&] { validate_costs(transposed ? cost.transposed() : cost, options.maximize); };
+    const auto validate = [&] { return validate_costs(transposed ? cost.transposed() : cost, options.maximize); };
     const std::size_t n = static_cast<std::size_t>(cost.rows), m = static_cast<std::size_t>(cost.cols);
     if (use_sparse(options, cost.rows, cost.cols)) {
         if (options.candidates_per_row < 1)
@@ -108,6 +123,7 @@ Assignment solve_oriented(MatrixView<T> cost, Stride stride, const SolveOptions&
                                                           resolve_threads(options.threads));
         CandidateGraph candidates = source.initial_candidates();
         if (source.saw_invalid()) validate();  // throws, naming the entry
+        if (source.largest_finite() > kLargestSafeCost) return std::nullopt;
         CandidateSolution s = solve_on_candidates(
             source, std::move(candidates), [transposed](std::int32_t i) { return (transposed ? "column " : "row ") + std::to_string(i); });
         SolveStats stats = s.stats;
@@ -118,12 +134,50 @@ Assignment solve_oriented(MatrixView<T> cost, Stride stride, const SolveOptions&
             n, m, s.matching.col_of_row, std::move(s.row_duals), std::move(s.matching.v),
             [&](std::int32_t i, std::int32_t j) { return source.at(i, j); }, Negate, transposed, stats);
     }
-    validate();
+    if (validate() > kLargestSafeCost) return std::nullopt;
     JonkerVolgenant<T, Negate, Stride> jv(cost, stride, options, transposed);
     jv.run();
     return make_assignment(
         n, m, jv.col_of_row(), jv.row_duals(), jv.col_duals(),
         [&](std::int32_t i, std::int32_t j) { return jv.cost(i, j); }, Negate, transposed, jv.stats());
+}
+
+// Picks the instantiation for the sense and the column stride.
+template <class T>
+std::optional<Assignment> solve_oriented_any(MatrixView<T> work, const SolveOptions& options, bool transposed) {
+    const bool unit = work.rows_contiguous();
+    const UnitStride one{};
+    if (options.maximize)
+        return unit ? solve_oriented<T, true>(work, one, options, transposed)
+                    : solve_oriented<T, true>(work, work.col_stride, options, transposed);
+    return unit ? solve_oriented<T, false>(work, one, options, transposed)
+                : solve_oriented<T, false>(work, work.col_stride, options, transposed);
+}
+
+// Solves a copy scaled by 2^e that brings the largest magnitude to
+// 2^kScaledExponent, then maps the duals back. The objective is summed from
+// the caller's entries.
+template <class T>
+Assignment solve_rescaled(MatrixView<T> cost, const SolveOptions& options) {
+    const double largest = validate_costs(cost, options.maximize);
+    int exponent = 0;
+    std::frexp(largest, &exponent);
+    const int shift = kScaledExponent - exponent;
+    std::vector<T> scaled(static_cast<std::size_t>(cost.rows * cost.cols));
+    for (std::ptrdiff_t i = 0; i < cost.rows; ++i)
+        for (std::ptrdiff_t j = 0; j < cost.cols; ++j)
+            scaled[static_cast<std::size_t>(i * cost.cols + j)] = std::ldexp(cost(i, j), shift);
+    const auto view = MatrixView<T>::row_major(scaled.data(), cost.rows, cost.cols);
+    const bool transposed = cost.rows > cost.cols;
+    std::optional<Assignment> a = solve_oriented_any(transposed ? view.transposed() : view, options, transposed);
+    if (!a) throw std::logic_error("rescaled costs still too large");
+    for (double& u : a->row_duals) u = std::ldexp(u, -shift);
+    for (double& v : a->col_duals) v = std::ldexp(v, -shift);
+    double objective = 0.0;
+    for (std::ptrdiff_t i = 0; i < cost.rows; ++i)
+        if (const auto j = a->col_of_row[static_cast<std::size_t>(i)]; j >= 0) objective += cost(i, j);
+    a->objective = objective;
+    return std::move(*a);
 }
 
 }  // namespace detail
@@ -149,13 +203,8 @@ Assignment solve_dense(MatrixView<T> cost, const SolveOptions& options = {}) {
         a.col_duals.assign(static_cast<std::size_t>(cost.cols), 0.0);
         return a;
     }
-    const bool unit = work.rows_contiguous();
-    const detail::UnitStride one{};
-    if (options.maximize)
-        return unit ? detail::solve_oriented<T, true>(work, one, options, transposed)
-                    : detail::solve_oriented<T, true>(work, work.col_stride, options, transposed);
-    return unit ? detail::solve_oriented<T, false>(work, one, options, transposed)
-                : detail::solve_oriented<T, false>(work, work.col_stride, options, transposed);
+    std::optional<Assignment> a = detail::solve_oriented_any(work, options, transposed);
+    return a ? std::move(*a) : detail::solve_rescaled(cost, options);
 }
 
 }  // namespace saematch::lap
