@@ -171,6 +171,16 @@ Assignment solve_rescaled(MatrixView<T> cost, const SolveOptions& options) {
     const bool transposed = cost.rows > cost.cols;
     std::optional<Assignment> a = solve_oriented_any(transposed ? view.transposed() : view, options, transposed);
     if (!a) throw std::logic_error("rescaled costs still too large");
+    if (cost.rows == cost.cols) {
+        // A square certificate stays valid when c is added to every u and
+        // taken from every v. Centring u on zero keeps both near the costs'
+        // own range, so they survive the scaling back (costs of +-1e308 can
+        // otherwise produce a dual of 2e308 = inf).
+        const auto [lo, hi] = std::minmax_element(a->row_duals.begin(), a->row_duals.end());
+        const double centre = *lo / 2 + *hi / 2;
+        for (double& u : a->row_duals) u -= centre;
+        for (double& v : a->col_duals) v += centre;
+    }
     for (double& u : a->row_duals) u = std::ldexp(u, -shift);
     for (double& v : a->col_duals) v = std::ldexp(v, -shift);
     double objective = 0.0;
