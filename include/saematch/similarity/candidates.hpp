@@ -1,0 +1,508 @@
+// The streamed pass over the similarity matrix S = A · Bᵀ of two sets of
+// unit vectors: for every row of A its k most similar rows of B, and for
+// every row of B its k most similar rows of A, without ever holding S (81 GiB
+// in float32 for two 147,456-latent SAEs).
+//
+// S is computed in tiles of block_rows x block_cols, one GEMM per tile into
+// one reused buffer, and each tile is scanned once (tile_scan.hpp): every
+// entry is compared with its row's and its column's admission threshold,
+// sixteen at a time with a vector compare, and only the few that pass are
+// visited. Rows of a tile are split between threads; each thread keeps its
+// own column pools for the current column block, merged when the block is
+// done.
+//
+// Lists are ranked by the accurate value of each pair (accurate_dot.hpp), not
+// by the GEMM's float32 rounding of it, and the pools keep a margin for the
+// GEMM's error (candidate_pools.hpp). So the lists are the exact top k of
+// the accurate similarities, ties broken by the lower index, and identical
+// for every block size, thread count and GEMM backend. A line with more
+// near-ties than its pool holds is recomputed in full at the end (counted in
+// recomputed_rows / recomputed_cols).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "saematch/similarity/accurate_dot.hpp"
+#include "saematch/similarity/candidate_pools.hpp"
+#include "saematch/similarity/gemm.hpp"
+#include "saematch/similarity/parallel.hpp"
+#include "saematch/similarity/rows.hpp"
+#include "saematch/similarity/tile_buffer.hpp"
+#include "saematch/similarity/tile_scan.hpp"
+#include "saematch/similarity/unit_rows.hpp"
+
+namespace saematch::similarity {
+
+struct CandidateOptions {
+    // Candidates kept per row of A and per row of B.
+    std::int32_t k = 32;
+    // Tile shape: memory beyond the inputs and lists is about
+    // block_rows x block_cols floats (64 MiB by default). Tiles much smaller
+    // than ~512 x 2048 waste GEMM speed; the results never depend on them.
+    std::ptrdiff_t block_rows = 2048;
+    std::ptrdiff_t block_cols = 8192;
+    // Threads for the scan and the final ranking: 0 uses OpenMP's default
+    // (OMP_NUM_THREADS). The GEMM itself runs on the BLAS library's threads
+    // (or Eigen's OpenMP ones). Results are identical for every count.
+    int threads = 0;
+    // Called on the calling thread after every tile and once at the end,
+    // with the fraction of the work done; the last call passes 1.0. It may
+    // throw to cancel.
+    std::function<void(double fraction_done)> progress;
+};
+
+// List entries are "best first": decreasing similarity, ties by increasing
+// index. Similarities are the accurate values (float64 sums of the float32
+// unit rows, accurate_dot.hpp) rounded to float32. Where a list has fewer
+// than k members (k > the other side's size), the rest is padding: index −1,
+// value −inf. So for every pair (i, j) not in row i's list, S(i, j) ≤ the
+// list's last value (before rounding it to float; −inf when the list holds
+// all of B), which is what the assignment certificate needs, and the first
+// value is the row's exact maximum.
+struct CandidateLists {
+    std::int32_t k = 0;
+    std::ptrdiff_t rows = 0, cols = 0;    // rows of A, rows of B
+    std::vector<float> row_value;         // rows x k: best rows of B for each row of A
+    std::vector<std::int32_t> row_index;  // rows x k
+    std::vector<float> col_value;         // cols x k: best rows of A for each row of B
+    std::vector<std::int32_t> col_index;  // cols x k
+    // Lines whose pools overflowed with near-ties and were recomputed whole.
+    std::int64_t recomputed_rows = 0, recomputed_cols = 0;
+
+    // Row i's (column j's) list: k entries, best first.
+    std::span<const float> row_values(std::ptrdiff_t i) const {
+        return {row_value.data() + slot(i), width()};
+    }
+    std::span<const std::int32_t> row_indices(std::ptrdiff_t i) const {
+        return {row_index.data() + slot(i), width()};
+    }
+    std::span<const float> col_values(std::ptrdiff_t j) const {
+        return {col_value.data() + slot(j), width()};
+    }
+    std::span<const std::int32_t> col_indices(std::ptrdiff_t j) const {
+        return {col_index.data() + slot(j), width()};
+    }
+
+private:
+    std::size_t slot(std::ptrdiff_t line) const { return static_cast<std::size_t>(line) * width(); }
+    std::size_t width() const { return static_cast<std::size_t>(k); }
+};
+
+namespace detail {
+
+// Below this many entries of work, threads cost more than they save, so
+// small tiles and merges run on the calling thread. Results do not depend
+// on it.
+inline constexpr std::ptrdiff_t kParallelMinEntries = std::ptrdiff_t{1} << 16;
+
+inline int team_for(int threads, std::ptrdiff_t work) {
+    return work >= kParallelMinEntries ? threads : 1;
+}
+
+using Ranked = std::pair<double, std::int32_t>;  // accurate value, index
+
+// Buffers of one thread of the pass, kept from tile to tile. Aligned so
+// that two threads' vector headers (rewritten on every push_back) never
+// share a cache line.
+struct alignas(64) ThreadScratch {
+    std::vector<std::ptrdiff_t> live_rows;
+    std::vector<float> chunks;
+    std::vector<PoolEntry> entries;
+    std::vector<Ranked> ranked;
+    std::vector<std::int32_t> overflowed;
+};
+
+// One direction of the comparison: lists for the rows of `self` against the
+// rows of `other`.
+struct ListSide {
+    const UnitRows* self = nullptr;
+    const UnitRows* other = nullptr;
+    std::int32_t k = 0;       // list stride
+    std::int32_t k_eff = 0;   // min(k, other's rows): real entries per list
+    std::int32_t k_live = 0;  // min(k_eff, other's live rows): what the pools must find
+    std::int32_t capacity = 0;
+    std::vector<std::int32_t> other_dead;  // the other side's first k_eff dead rows
+    float* value = nullptr;
+    std::int32_t* index = nullptr;
+    double* accurate = nullptr;  // optional: the listed values before rounding to float
+
+    ListSide(const UnitRows& s, const UnitRows& o, std::int32_t k_, float* v, std::int32_t* ix)
+        : self(&s), other(&o), k(k_), value(v), index(ix) {
+        const std::int64_t m = o.rows.rows(), live = m - o.dead_count;
+        k_eff = static_cast<std::int32_t>(std::min<std::int64_t>(k, m));
+        k_live = static_cast<std::int32_t>(std::min<std::int64_t>(k_eff, live));
+        // Room for as many near-ties as there are list entries (at least 8)
+        // before a line must be recomputed.
+        capacity = static_cast<std::int32_t>(std::min<std::int64_t>(k_live + std::max(k_live, 8), live));
+        for (std::int32_t j = 0; j < m && static_cast<std::int32_t>(other_dead.size()) < k_eff; ++j)
+            if (o.dead[static_cast<std::size_t>(j)]) other_dead.push_back(j);
+    }
+};
+
+// Never knows a value in advance: every candidate is scored.
+struct ScoreAll {
+    bool operator()(std::int32_t, double&) const { return false; }
+};
+
+// Writes line `line`'s list: its live candidates ranked by accurate value,
+// merged with the other side's dead rows (exactly 0, the lowest indices
+// first, so the first k_eff of them are all that can matter).
+// known(j, value) may supply a candidate's accurate value without the dot
+// product (from the other direction's list).
+template <class Known = ScoreAll>
+void finish_line(const ListSide& s, std::ptrdiff_t line, std::span<const PoolEntry> live,
+                 std::vector<Ranked>& ranked, Known&& known = {}) {
+    float* value = s.value + line * s.k;
+    std::int32_t* index = s.index + line * s.k;
+    double* accurate = s.accurate ? s.accurate + line * s.k : nullptr;
+    if (s.self->dead[static_cast<std::size_t>(line)]) {  // 0 with everything: the lowest indices win
+        for (std::int32_t p = 0; p < s.k_eff; ++p) {
+            value[p] = 0.0f;
+            index[p] = p;
+            if (accurate) accurate[p] = 0.0;
+        }
+        return;
+    }
+    ranked.clear();
+    std::size_t unknown = 0;  // the unscored candidates go first
+    for (const PoolEntry& e : live) {
+        double v = 0.0;
+        if (known(e.index, v)) {
+            ranked.push_back({v, e.index});
+        } else {
+            ranked.insert(ranked.begin() + static_cast<std::ptrdiff_t>(unknown), {0.0, e.index});
+            ++unknown;
+        }
+    }
+    // One row of the other side per dot product, rarely cached: fetching
+    // the next while the current one runs hides most of the latency.
+    const std::ptrdiff_t d = s.self->rows.cols();
+    const float* x = s.self->rows.data() + line * d;
+    const float* y = s.other->rows.data();
+    for (std::size_t t = 0; t < unknown; ++t) {
+        if (t + 1 < unknown) prefetch_row(y + ranked[t + 1].second * d, d);
+        ranked[t].first = accurate_dot(x, y + ranked[t].second * d, d);
+    }
+    for (std::int32_t j : s.other_dead) ranked.push_back({0.0, j});
+    const auto better = [](const Ranked& p, const Ranked& q) {
+        return p.first > q.first || (p.first == q.first && p.second < q.second);
+    };
+    const auto take = std::min<std::ptrdiff_t>(s.k_eff, static_cast<std::ptrdiff_t>(ranked.size()));
+    std::partial_sort(ranked.begin(), ranked.begin() + take, ranked.end(), better);
+    for (std::ptrdiff_t p = 0; p < take; ++p) {
+        const auto& [v, j] = ranked[static_cast<std::size_t>(p)];
+        value[p] = static_cast<float>(v);
+        index[p] = j;
+        if (accurate) accurate[p] = v;
+    }
+}
+
+// Lines whose pools overflowed: their full rows of S, `buffer_floats` at a
+// time, then the same margin rule over the whole line.
+inline void recompute_lines(const ListSide& s, std::span<const std::int32_t> lines, double margin,
+                            std::ptrdiff_t buffer_floats, std::vector<ThreadScratch>& scratch) {
+    const std::ptrdiff_t m = s.other->rows.rows();
+    const auto total = static_cast<std::ptrdiff_t>(lines.size());
+    if (total == 0) return;
+    const std::ptrdiff_t batch =
+        std::clamp<std::ptrdiff_t>(buffer_floats / std::max<std::ptrdiff_t>(m, 1), 1, total);
+    std::vector<float> sims(static_cast<std::size_t>(batch * m));
+    for (std::ptrdiff_t start = 0; start < total; start += batch) {
+        const std::ptrdiff_t count = std::min(batch, total - start);
+        const auto chunk = lines.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(count));
+        similarity_rows(*s.self, chunk, *s.other, sims.data());
+        const int team = team_for(static_cast<int>(scratch.size()), count * m);
+        parallel_for_dynamic(team, count, 1, [&](std::ptrdiff_t r, int t) {
+            auto& own = scratch[static_cast<std::size_t>(t)];
+            const float* row = sims.data() + r * m;
+            own.entries.clear();
+            for (std::ptrdiff_t j = 0; j < m; ++j)
+                if (!s.other->dead[static_cast<std::size_t>(j)])
+                    own.entries.push_back({row[j], static_cast<std::int32_t>(j)});
+            PoolEntry* kept = keep_within_margin(own.entries.data(), own.entries.data() + own.entries.size(),
+                                                 s.k_live, margin);
+            finish_line(s, chunk[static_cast<std::size_t>(r)], {own.entries.data(), kept}, own.ranked);
+        });
+    }
+}
+
+inline void check_candidate_inputs(const UnitRows& a, const UnitRows& b, const CandidateOptions& o) {
+    check_same_dim(a, b);
+    for (const UnitRows* x : {&a, &b})
+        if (static_cast<std::ptrdiff_t>(x->dead.size()) != x->rows.rows())
+            throw std::invalid_argument("UnitRows::dead has " + std::to_string(x->dead.size()) +
+                                        " flags for " + std::to_string(x->rows.rows()) +
+                                        " rows; build it with unit_rows()");
+    if (a.rows.rows() > std::numeric_limits<std::int32_t>::max() ||
+        b.rows.rows() > std::numeric_limits<std::int32_t>::max())
+        throw std::invalid_argument("top_candidates: more than 2^31 - 1 rows cannot be indexed by int32");
+    if (o.k < 1)
+        throw std::invalid_argument("CandidateOptions::k must be at least 1, got " + std::to_string(o.k));
+    if (o.block_rows < 1 || o.block_cols < 1)
+        throw std::invalid_argument("CandidateOptions::block_rows and block_cols must be at least 1, got " +
+                                    std::to_string(o.block_rows) + " and " + std::to_string(o.block_cols));
+}
+
+// One call of top_candidates, phase by phase: for each block of columns,
+// GEMM and scan its tiles, then merge the threads' column pools; then rank
+// the rows' candidates; then the columns', reusing the rows' accurate values
+// (most pairs are in both lists: 90% on random 8192 x 8192, d = 768); then
+// recompute the lines whose pools overflowed.
+class CandidatePass {
+public:
+    CandidatePass(const UnitRows& a, const UnitRows& b, const CandidateOptions& options, CandidateLists& out)
+        : a_(a),
+          b_(b),
+          options_(options),
+          n_(a.rows.rows()),
+          m_(b.rows.rows()),
+          d_(a.rows.cols()),
+          k_(options.k),
+          threads_(resolve_threads(options.threads)),
+          margin_(2.0 * gemm_error_bound(d_)),
+          block_rows_(std::min(options.block_rows, n_)),
+          block_cols_(std::min(options.block_cols, m_)),
+          rows_(init_lists(out, a, b, options.k)),
+          cols_(b, a, k_, out.col_value.data(), out.col_index.data()),
+          out_(out),
+          col_pools_(static_cast<std::size_t>(threads_)),
+          scratch_(static_cast<std::size_t>(threads_)) {
+        row_accurate_.resize(static_cast<std::size_t>(n_ * k_));
+        rows_.accurate = row_accurate_.data();
+        row_pools_.reset(n_, rows_.k_live, rows_.capacity, margin_);
+        col_kept_.resize(static_cast<std::size_t>(m_ * std::max(cols_.capacity, 1)));
+        col_kept_size_.assign(static_cast<std::size_t>(m_), 0);
+        const std::ptrdiff_t row_blocks = block_rows_ > 0 ? (n_ + block_rows_ - 1) / block_rows_ : 0;
+        const std::ptrdiff_t col_blocks = block_cols_ > 0 ? (m_ + block_cols_ - 1) / block_cols_ : 0;
+        steps_ = static_cast<double>(row_blocks * col_blocks + 1);
+    }
+
+    void run() {
+        tile_ = allocate_tile(static_cast<std::size_t>(block_rows_ * block_cols_));
+        for (std::ptrdiff_t c0 = 0; c0 < m_; c0 += block_cols_) {
+            const std::ptrdiff_t width = std::min(block_cols_, m_ - c0);
+            start_column_block(c0, width);
+            for (std::ptrdiff_t r0 = 0; r0 < n_; r0 += block_rows_) {
+                const std::ptrdiff_t height = std::min(block_rows_, n_ - r0);
+                gemm_abt(a_.rows.data() + r0 * d_, d_, b_.rows.data() + c0 * d_, d_, tile_.get(), width,
+                         height, width, d_);
+                scan_tile(r0, height, c0, width);
+                report(static_cast<double>(++tiles_done_) / steps_);
+            }
+            merge_column_block(c0, width);
+        }
+        const auto buffer = block_rows_ * block_cols_;
+        tile_.reset();
+        finish_rows();
+        recompute_lines(rows_, overflowed_rows_, margin_, buffer, scratch_);
+        finish_columns();
+        recompute_lines(cols_, overflowed_cols_, margin_, buffer, scratch_);
+        out_.recomputed_rows = static_cast<std::int64_t>(overflowed_rows_.size());
+        out_.recomputed_cols = static_cast<std::int64_t>(overflowed_cols_.size());
+        report(1.0);
+    }
+
+private:
+    static ListSide init_lists(CandidateLists& out, const UnitRows& a, const UnitRows& b, std::int32_t k) {
+        const auto n = a.rows.rows(), m = b.rows.rows();
+        out.k = k;
+        out.rows = n;
+        out.cols = m;
+        out.row_value.assign(static_cast<std::size_t>(n * k), -std::numeric_limits<float>::infinity());
+        out.row_index.assign(static_cast<std::size_t>(n * k), -1);
+        out.col_value.assign(static_cast<std::size_t>(m * k), -std::numeric_limits<float>::infinity());
+        out.col_index.assign(static_cast<std::size_t>(m * k), -1);
+        return ListSide(a, b, k, out.row_value.data(), out.row_index.data());
+    }
+
+    void report(double fraction) const {
+        if (options_.progress) options_.progress(fraction);
+    }
+
+    // Fresh column pools for columns c0 .. c0 + width; dead columns closed.
+    void start_column_block(std::ptrdiff_t c0, std::ptrdiff_t width) {
+        col_bias_.assign(static_cast<std::size_t>(width), 0.0f);
+        for (auto& pools : col_pools_) pools.reset(width, cols_.k_live, cols_.capacity, margin_);
+        for (std::ptrdiff_t j = 0; j < width; ++j) {
+            if (!b_.dead[static_cast<std::size_t>(c0 + j)]) continue;
+            col_bias_[static_cast<std::size_t>(j)] = -std::numeric_limits<float>::infinity();
+            for (auto& pools : col_pools_) pools.close(j);
+        }
+    }
+
+    // Offers the tile's entries to the pools. Contiguous shares of its rows
+    // go to the threads; a thread's column pools see only its own rows,
+    // which is why they are merged at the end of the block. Pools that start
+    // empty (a block's first tile) get their first thresholds from the tile
+    // (tile_scan.hpp); the column bounds use all of its rows, split by
+    // columns between the threads.
+    void scan_tile(std::ptrdiff_t r0, std::ptrdiff_t height, std::ptrdiff_t c0, std::ptrdiff_t width) {
+        if (r0 == 0) {
+            tile_live_rows_.clear();
+            for (std::ptrdiff_t r = 0; r < height; ++r)
+                if (!a_.dead[static_cast<std::size_t>(r0 + r)]) tile_live_rows_.push_back(r);
+            col_start_.resize(static_cast<std::size_t>(width));
+        }
+        fork_join(team_for(threads_, height * width), [&](int t, int team) {
+            auto& pools = col_pools_[static_cast<std::size_t>(t)];
+            auto& own = scratch_[static_cast<std::size_t>(t)];
+            if (r0 == 0) {
+                column_start_thresholds(tile_.get(), width, width * t / team, width * (t + 1) / team,
+                                        tile_live_rows_, cols_.k_live, margin_, own.chunks,
+                                        col_start_.data());
+                team_barrier();
+                for (std::ptrdiff_t j = 0; j < width; ++j)
+                    pools.raise_threshold(j, col_start_[static_cast<std::size_t>(j)]);
+            }
+            own.live_rows.clear();
+            for (std::ptrdiff_t r = height * t / team; r < height * (t + 1) / team; ++r)
+                if (!a_.dead[static_cast<std::size_t>(r0 + r)]) own.live_rows.push_back(r);
+            for (std::ptrdiff_t r : own.live_rows) {
+                const float* s = tile_.get() + r * width;
+                if (row_pools_.threshold(r0 + r) == -std::numeric_limits<float>::infinity())
+                    start_row(row_pools_, r0 + r, s, width, col_bias_.data(), own.chunks);
+                scan_tile_row(s, width, r0 + r, c0, row_pools_, pools, b_.dead.data());
+            }
+        });
+        share_column_thresholds(width);
+    }
+
+    // A threshold that one thread's pool reached bounds the union too, so
+    // every thread's pool for the column may use the highest.
+    void share_column_thresholds(std::ptrdiff_t width) {
+        if (col_pools_.size() < 2) return;
+        for (std::ptrdiff_t j = 0; j < width; ++j) {
+            float highest = -std::numeric_limits<float>::infinity();
+            for (const auto& pools : col_pools_) highest = std::max(highest, pools.threshold(j));
+            for (auto& pools : col_pools_) pools.raise_threshold(j, highest);
+        }
+    }
+
+    // The union of the threads' pools holds each column's top entries
+    // within the margin (each pool holds those of its own rows); the ones
+    // within the margin of the union's k-th best are kept for ranking.
+    void merge_column_block(std::ptrdiff_t c0, std::ptrdiff_t width) {
+        const auto capacity = static_cast<std::size_t>(std::max(cols_.capacity, 1));
+        parallel_for_dynamic(
+            team_for(threads_, width * k_ * threads_), width, 256, [&](std::ptrdiff_t j, int t) {
+                auto& own = scratch_[static_cast<std::size_t>(t)];
+                own.entries.clear();
+                bool overflow = false;
+                for (const auto& pools : col_pools_) {
+                    overflow |= pools.overflowed(j);
+                    own.entries.insert(own.entries.end(), pools.entries(j).begin(), pools.entries(j).end());
+                }
+                PoolEntry* first = own.entries.data();
+                PoolEntry* kept =
+                    keep_within_margin(first, first + own.entries.size(), cols_.k_live, margin_);
+                const auto count = static_cast<std::size_t>(kept - first);
+                if (overflow || count > capacity) {  // more near-ties than a pool holds
+                    own.overflowed.push_back(static_cast<std::int32_t>(c0 + j));
+                    return;
+                }
+                const auto column = static_cast<std::size_t>(c0 + j);
+                std::copy(first, kept, col_kept_.begin() + static_cast<std::ptrdiff_t>(column * capacity));
+                col_kept_size_[column] = static_cast<std::int32_t>(count);
+            });
+        collect_overflows(overflowed_cols_);
+    }
+
+    void finish_rows() {
+        parallel_for_dynamic(team_for(threads_, n_ * k_ * d_), n_, 256, [&](std::ptrdiff_t i, int t) {
+            auto& own = scratch_[static_cast<std::size_t>(t)];
+            if (row_pools_.overflowed(i)) {
+                own.overflowed.push_back(static_cast<std::int32_t>(i));
+                return;
+            }
+            own.entries.assign(row_pools_.entries(i).begin(), row_pools_.entries(i).end());
+            PoolEntry* first = own.entries.data();
+            PoolEntry* kept = keep_within_margin(first, first + own.entries.size(), rows_.k_live, margin_);
+            finish_line(rows_, i, {first, kept}, own.ranked);
+        });
+        collect_overflows(overflowed_rows_);
+    }
+
+    // After the rows' lists are final: a pair (i, j) in row i's list has its
+    // accurate value there, bit for bit what the column would compute.
+    void finish_columns() {
+        const auto capacity = static_cast<std::size_t>(std::max(cols_.capacity, 1));
+        const auto width = static_cast<std::size_t>(rows_.k_eff);
+        std::vector<std::uint8_t> overflowed(static_cast<std::size_t>(m_), 0);
+        for (std::int32_t j : overflowed_cols_) overflowed[static_cast<std::size_t>(j)] = 1;
+        parallel_for_dynamic(team_for(threads_, m_ * k_ * d_), m_, 256, [&](std::ptrdiff_t j, int t) {
+            if (overflowed[static_cast<std::size_t>(j)]) return;
+            auto& own = scratch_[static_cast<std::size_t>(t)];
+            const auto column = static_cast<std::size_t>(j);
+            const std::span<const PoolEntry> kept(col_kept_.data() + column * capacity,
+                                                  static_cast<std::size_t>(col_kept_size_[column]));
+            finish_line(cols_, j, kept, own.ranked, [&](std::int32_t i, double& value) {
+                const auto first = static_cast<std::size_t>(i) * static_cast<std::size_t>(k_);
+                const std::int32_t* listed = out_.row_index.data() + first;
+                const std::int32_t* hit = std::find(listed, listed + width, static_cast<std::int32_t>(j));
+                if (hit == listed + width) return false;
+                value = row_accurate_[first + static_cast<std::size_t>(hit - listed)];
+                return true;
+            });
+        });
+    }
+
+    void collect_overflows(std::vector<std::int32_t>& into) {
+        for (auto& own : scratch_) {
+            into.insert(into.end(), own.overflowed.begin(), own.overflowed.end());
+            own.overflowed.clear();
+        }
+        // Sorted, so the recomputation batches are the same whatever the
+        // thread count.
+        std::sort(into.begin(), into.end());
+    }
+
+    const UnitRows& a_;
+    const UnitRows& b_;
+    const CandidateOptions& options_;
+    const std::ptrdiff_t n_, m_, d_;
+    const std::int32_t k_;
+    const int threads_;
+    const double margin_;
+    const std::ptrdiff_t block_rows_, block_cols_;
+    ListSide rows_, cols_;
+    CandidateLists& out_;
+    double steps_ = 1.0;
+    std::int64_t tiles_done_ = 0;
+
+    TileBuffer tile_;
+    CandidatePools row_pools_;
+    std::vector<CandidatePools> col_pools_;       // per thread, for the current column block
+    std::vector<ThreadScratch> scratch_;          // per thread
+    std::vector<float> col_bias_;                 // 0 for a live column of the block, −inf for a dead one
+    std::vector<std::ptrdiff_t> tile_live_rows_;  // a block's first tile: its live rows
+    std::vector<float> col_start_;                // and its columns' starting thresholds
+    std::vector<PoolEntry> col_kept_;             // per column: its candidates after the merge
+    std::vector<std::int32_t> col_kept_size_;
+    std::vector<double> row_accurate_;  // the rows' listed values before rounding
+    std::vector<std::int32_t> overflowed_rows_, overflowed_cols_;
+};
+
+}  // namespace detail
+
+// For every row of A its k best rows of B and for every row of B its k best
+// rows of A (see CandidateLists). Memory beyond the inputs and the lists:
+// one tile, and about (2 x rows + cols + threads x block_cols) x 2k x 8
+// bytes of candidate pools (50 MB at 147,456 x 147,456, k = 16).
+inline CandidateLists top_candidates(const UnitRows& a, const UnitRows& b,
+                                     const CandidateOptions& options = {}) {
+    detail::check_candidate_inputs(a, b, options);
+    CandidateLists out;
+    detail::CandidatePass(a, b, options, out).run();
+    return out;
+}
+
+}  // namespace saematch::similarity
