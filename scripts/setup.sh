@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_needs=(numpy scipy pytest scikit-build-core pybind11)
+python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm)
 [[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv)
 python_missing=()
 for p in "${python_needs[@]}"; do

@@ -2,10 +2,25 @@
 seeds share? Exact matching of SAE latents, fast.
 
     >>> import saematch as sm
-    >>> row_ind, col_ind = sm.linear_sum_assignment(cost)   # SciPy drop-in
+    >>> report = sm.compare((enc_a, dec_a), (enc_b, dec_b))     # two SAEs
+    >>> report.shared_fraction, report.summary()
+    >>> many = sm.compare_many(saes)                             # N seeds
+    >>> row_ind, col_ind = sm.linear_sum_assignment(cost)       # SciPy drop-in
 """
 
-from saematch.lap import linear_sum_assignment, solve_assignment, AssignmentResult
+from saematch import plot
+from saematch.compare import ManyReport, PairReport, compare, compare_many, directions
+from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 
-__all__ = ["linear_sum_assignment", "solve_assignment", "AssignmentResult"]
+__all__ = [
+    "compare",
+    "compare_many",
+    "directions",
+    "PairReport",
+    "ManyReport",
+    "linear_sum_assignment",
+    "solve_assignment",
+    "AssignmentResult",
+    "plot",
+]
 __version__ = "0.1.0"

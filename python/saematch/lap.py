@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saematch import _core
+from saematch._arrays import as_numpy, readable_in_place
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,7 @@ class AssignmentResult:
 
 
 def _as_cost_array(cost, dtype) -> np.ndarray:
-    if hasattr(cost, "detach") and hasattr(cost, "device"):  # a torch tensor
-        cost = cost.detach()
-        if cost.device.type != "cpu":
-            cost = cost.cpu()
-        if not cost.is_floating_point() or cost.dtype not in (_torch_float32(), _torch_float64()):
-            cost = cost.double()
-        cost = cost.numpy()
-    array = np.asarray(cost)
+    array = as_numpy(cost, fallback="float64")
     if array.ndim != 2:
         raise ValueError(f"expected a matrix (2-D array), got a {array.ndim}-D array")
     if dtype is not None:
@@ -49,24 +43,7 @@ def _as_cost_array(cost, dtype) -> np.ndarray:
         if array.dtype.kind not in "biuf":
             raise ValueError(f"cost matrix must be real numbers, got dtype {array.dtype}")
         array = array.astype(np.float64)
-    # Read in place when the layout allows; a strided field of a record
-    # array (stride not a whole number of elements) or a byte-swapped array
-    # is copied, as SciPy does.
-    if any(s % array.itemsize for s in array.strides) or not array.dtype.isnative:
-        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
-    return array
-
-
-def _torch_float32():
-    import torch
-
-    return torch.float32
-
-
-def _torch_float64():
-    import torch
-
-    return torch.float64
+    return readable_in_place(array)
 
 
 def solve_assignment(

@@ -1,0 +1,196 @@
+// The cosine similarities of two SAEs' latents as a PairSource for the
+// certified candidate solver, without ever storing the n x m matrix.
+//
+// Candidates are each latent's k most similar latents on the other side, in
+// both directions, from one streamed pass of GEMMs. Proving a matching optimal
+// needs every pair outside that graph to have non-negative reduced cost.
+// Most rows are proven from the lists alone: with t_i the k-th best
+// similarity of row i and t'_j that of column j, a pair in neither list has
+// s_ij <= min(t_i, t'_j), so
+//     c_ij - v_j >= max(-t_i, -t'_j) - v_j          (costs c = -s, minimised).
+// Sorting the columns by t'_j with prefix and suffix minima gives the
+// smallest right-hand side of every row in O(log m). Only rows this bound
+// cannot prove are recomputed (one GEMM per batch) and checked exactly.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <numeric>
+#include <span>
+#include <vector>
+
+#include "saematch/lap/candidate_graph.hpp"
+#include "saematch/lap/detail/row_reduction.hpp"
+#include "saematch/similarity/candidates.hpp"
+#include "saematch/similarity/unit_rows.hpp"
+
+namespace saematch::compare {
+
+class CosineSource {
+public:
+    // Rows of `a` are the rows of the assignment problem; `lists` must be
+    // top_candidates(a, b). The inputs must outlive the source.
+    CosineSource(const similarity::UnitRows& a, const similarity::UnitRows& b,
+                 const similarity::CandidateLists& lists, std::ptrdiff_t recompute_batch = 512)
+        : a_(a), b_(b), lists_(lists), batch_(std::max<std::ptrdiff_t>(1, recompute_batch)) {}
+
+    std::int32_t rows() const { return static_cast<std::int32_t>(lists_.rows); }
+    std::int32_t cols() const { return static_cast<std::int32_t>(lists_.cols); }
+
+    // Rows recomputed so far to check the certificate exactly.
+    std::int64_t recomputed_rows() const { return recomputed_; }
+
+    lap::CandidateGraph initial_candidates() const {
+        std::vector<lap::CandidateEdge> edges;
+        const std::int32_t k = lists_.k;
+        edges.reserve(static_cast<std::size_t>((lists_.rows + lists_.cols) * k));
+        for (std::int32_t i = 0; i < rows(); ++i)
+            for (std::int32_t t = 0; t < k; ++t)
+                if (const std::int32_t j = lists_.row_index[static_cast<std::size_t>(i) * k + t]; j >= 0)
+                    edges.push_back({i, j, -static_cast<double>(lists_.row_value[static_cast<std::size_t>(i) * k + t])});
+        for (std::int32_t j = 0; j < cols(); ++j)
+            for (std::int32_t t = 0; t < k; ++t)
+                if (const std::int32_t i = lists_.col_index[static_cast<std::size_t>(j) * k + t]; i >= 0)
+                    edges.push_back({i, j, -static_cast<double>(lists_.col_value[static_cast<std::size_t>(j) * k + t])});
+        lap::CandidateGraph g(rows(), cols());
+        g.add(std::move(edges));
+        return g;
+    }
+
+    void append_full_rows(const std::vector<std::int32_t>& rows_wanted, std::vector<lap::CandidateEdge>& out) const {
+        for_each_recomputed_row(rows_wanted, [&](std::int32_t i, const float* s) {
+            for (std::int32_t j = 0; j < cols(); ++j) out.push_back({i, j, -static_cast<double>(s[j])});
+        });
+    }
+
+    void check_rows(const lap::detail::DualMatching& m, const std::vector<double>& u, const lap::CandidateGraph& graph,
+                    const std::vector<std::int32_t>& rows_to_check, std::vector<double>& floor,
+                    std::vector<lap::CandidateEdge>& out) const {
+        const ListBound bound = list_bound(m.v);
+        std::vector<std::int32_t> unproven;
+        for (std::int32_t i : rows_to_check) {
+            const double b = bound(row_threshold(i));
+            floor[static_cast<std::size_t>(i)] = b;
+            if (b < u[static_cast<std::size_t>(i)] - kTolerance) unproven.push_back(i);
+        }
+        if (unproven.empty()) return;
+
+        std::vector<double> hide(static_cast<std::size_t>(cols()), 0.0);
+        const double* v = m.v.data();
+        for_each_recomputed_row(unproven, [&](std::int32_t i, const float* s) {
+            for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = lap::detail::kInf;
+            double lowest = lap::detail::kInf;
+            for (std::int32_t j = 0; j < cols(); ++j)
+                lowest = std::min(lowest, -static_cast<double>(s[j]) - v[j] + hide[j]);
+            floor[static_cast<std::size_t>(i)] = lowest;
+            const double bound_u = u[static_cast<std::size_t>(i)] - kTolerance;
+            if (lowest < bound_u) {
+                const std::size_t first = out.size();
+                for (std::int32_t j = 0; j < cols(); ++j)
+                    if (-static_cast<double>(s[j]) - v[j] + hide[j] < bound_u) out.push_back({i, j, -static_cast<double>(s[j])});
+                cap_row(out, first, v);
+            }
+            for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = 0.0;
+        });
+    }
+
+    // Violations smaller than this are rounding: the same dot product
+    // computed in a differently blocked GEMM differs by about d * 2^-24.
+    static constexpr double kTolerance = 1e-6;
+
+private:
+    // The k-th best similarity of a row or column, or -inf when its list
+    // holds the whole other side (no pair outside it).
+    double row_threshold(std::int32_t i) const { return threshold(lists_.row_value, lists_.row_index, i); }
+
+    double threshold(const std::vector<float>& value, const std::vector<std::int32_t>& index, std::int32_t line) const {
+        const std::size_t last = static_cast<std::size_t>(line) * lists_.k + lists_.k - 1;
+        if (index[last] < 0) return -lap::detail::kInf;
+        // A recomputed dot product may exceed the listed one by rounding.
+        return static_cast<double>(value[last]) + kTolerance;
+    }
+
+    // min over j of max(-t_i, -t'_j) - v_j as a function of t_i.
+    struct ListBound {
+        std::vector<double> sorted_t;      // t'_j ascending
+        std::vector<double> prefix_min;    // min over the first p columns of -t'_j - v_j
+        std::vector<double> suffix_min_v;  // min over columns p.. of -v_j
+        double operator()(double t_row) const {
+            if (t_row == -lap::detail::kInf) return lap::detail::kInf;
+            // Columns with t'_j < t_row contribute -t'_j - v_j, the others -t_row - v_j.
+            const std::size_t p = static_cast<std::size_t>(
+                std::lower_bound(sorted_t.begin(), sorted_t.end(), t_row) - sorted_t.begin());
+            const double low = prefix_min[p];
+            const double high = -t_row + suffix_min_v[p];
+            return std::min(low, high);
+        }
+    };
+
+    ListBound list_bound(const std::vector<double>& v) const {
+        const std::int32_t m = cols();
+        std::vector<double> t(static_cast<std::size_t>(m));
+        for (std::int32_t j = 0; j < m; ++j) t[static_cast<std::size_t>(j)] = threshold(lists_.col_value, lists_.col_index, j);
+        std::vector<std::int32_t> order(static_cast<std::size_t>(m));
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](std::int32_t x, std::int32_t y) {
+            return t[static_cast<std::size_t>(x)] < t[static_cast<std::size_t>(y)];
+        });
+        ListBound b;
+        b.sorted_t.resize(static_cast<std::size_t>(m));
+        b.prefix_min.assign(static_cast<std::size_t>(m) + 1, lap::detail::kInf);
+        b.suffix_min_v.assign(static_cast<std::size_t>(m) + 1, lap::detail::kInf);
+        for (std::size_t p = 0; p < order.size(); ++p) {
+            const auto j = static_cast<std::size_t>(order[p]);
+            b.sorted_t[p] = t[j];
+            // A column whose list holds every row (t'_j = -inf) has no pair
+            // outside the graph: it bounds nothing.
+            const double term = t[j] == -lap::detail::kInf ? lap::detail::kInf : -t[j] - v[j];
+            b.prefix_min[p + 1] = std::min(b.prefix_min[p], term);
+        }
+        for (std::size_t p = order.size(); p-- > 0;)
+            b.suffix_min_v[p] = std::min(b.suffix_min_v[p + 1], -v[static_cast<std::size_t>(order[p])]);
+        return b;
+    }
+
+    // Keeps the most violating pairs of one row (those appended from
+    // `first`), so a row cannot flood the graph in one round.
+    void cap_row(std::vector<lap::CandidateEdge>& out, std::size_t first, const double* v) const {
+        const std::size_t cap = static_cast<std::size_t>(std::max(lists_.k, 64));
+        if (out.size() - first <= cap) return;
+        std::nth_element(out.begin() + static_cast<std::ptrdiff_t>(first),
+                         out.begin() + static_cast<std::ptrdiff_t>(first + cap), out.end(),
+                         [v](const lap::CandidateEdge& x, const lap::CandidateEdge& y) {
+                             const double rx = x.cost - v[x.col], ry = y.cost - v[y.col];
+                             return rx < ry || (rx == ry && x.col < y.col);
+                         });
+        out.resize(first + cap);
+        std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
+                  [](const lap::CandidateEdge& x, const lap::CandidateEdge& y) { return x.col < y.col; });
+    }
+
+    // Recomputes rows in batches (one GEMM each) and hands each to `visit`.
+    template <class Visit>
+    void for_each_recomputed_row(const std::vector<std::int32_t>& which, Visit&& visit) const {
+        std::vector<float> buffer;
+        for (std::size_t start = 0; start < which.size(); start += static_cast<std::size_t>(batch_)) {
+            const std::size_t count = std::min(which.size() - start, static_cast<std::size_t>(batch_));
+            buffer.resize(count * static_cast<std::size_t>(cols()));
+            similarity::similarity_rows(a_, std::span<const std::int32_t>(which.data() + start, count), b_,
+                                        buffer.data());
+            recomputed_ += static_cast<std::int64_t>(count);
+            for (std::size_t r = 0; r < count; ++r)
+                visit(which[start + r], buffer.data() + r * static_cast<std::size_t>(cols()));
+        }
+    }
+
+    const similarity::UnitRows& a_;
+    const similarity::UnitRows& b_;
+    const similarity::CandidateLists& lists_;
+    std::ptrdiff_t batch_;
+    mutable std::int64_t recomputed_ = 0;
+};
+
+}  // namespace saematch::compare

@@ -1,0 +1,392 @@
+"""Which latents do two SAEs, or N SAEs trained with different seeds, share?
+
+The paper's analysis (Paulo & Belrose): match encoder rows and decoder
+vectors of two SAEs by the exact optimal one-to-one assignment on cosine
+similarity, then call a latent shared under one of three rules:
+
+- ``"paper"``: the same partner in both matchings, both cosines >= t;
+- ``"separate"``: encoder cosine > t and decoder cosine > t, partners may differ
+  (the authors' released notebook);
+- ``"decoder"``: decoder cosine > t alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from saematch import _core
+from saematch._arrays import as_numpy, readable_in_place
+from saematch._progress import progress_bar
+
+RULES = ("paper", "separate", "decoder")
+SWEEP_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
+
+_DEFAULTS = dict(candidates=32, dense_max_pairs=4096 * 4096, block_rows=2048, block_cols=8192)
+
+
+def _to_numpy(x, what: str) -> np.ndarray:
+    try:
+        array = as_numpy(x, fallback="float32")
+    except Exception as e:  # noqa: BLE001 - report what could not be read
+        raise ValueError(f"{what} is not an array: {e}") from None
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (n_latents, d), got shape {array.shape}")
+    if array.dtype not in (np.float32, np.float64):
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{what} must hold real numbers, got dtype {array.dtype}")
+        array = array.astype(np.float32)
+    return readable_in_place(array)
+
+
+def directions(sae, name: str = "sae") -> "_core.SaeDirections":
+    """Unit-normalised encoder rows and decoder vectors of an SAE.
+
+    ``sae`` is an ``(encoder, decoder)`` pair of arrays or tensors, each shaped
+    ``(n_latents, d)`` with one row per latent, or an object with ``encoder``
+    and ``decoder`` attributes of that shape. Normalise once and pass the result
+    to several comparisons to save the work.
+    """
+    if isinstance(sae, _core.SaeDirections):
+        return sae
+    if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
+        encoder, decoder = sae.encoder, sae.decoder
+    elif isinstance(sae, (tuple, list)) and len(sae) == 2:
+        encoder, decoder = sae
+    else:
+        raise ValueError(
+            f"{name} must be an (encoder, decoder) pair of (n_latents, d) arrays or an object with "
+            f".encoder and .decoder; got {type(sae).__name__}"
+        )
+    enc = _to_numpy(encoder, f"{name} encoder")
+    dec = _to_numpy(decoder, f"{name} decoder")
+    if enc.shape != dec.shape:
+        raise ValueError(
+            f"{name}: encoder has shape {enc.shape} but decoder has shape {dec.shape}; both must be (n_latents, d)"
+        )
+    if enc.dtype != dec.dtype:
+        dec = dec.astype(enc.dtype)
+    return _core.sae_directions(enc, dec, name)
+
+
+def _shared(enc_cos, dec_cos, agree, rule: str, threshold: float) -> np.ndarray:
+    if rule == "paper":
+        return agree & (enc_cos >= threshold) & (dec_cos >= threshold)
+    if rule == "separate":
+        return (enc_cos > threshold) & (dec_cos > threshold)
+    if rule == "decoder":
+        return dec_cos > threshold
+    raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+
+
+@dataclass
+class PairReport:
+    """Two SAEs compared: arrays are per latent of SAE ``a`` (``b_side`` holds
+    the same arrays for SAE ``b``'s latents).
+
+    ``enc_partner``/``dec_partner``: the latent of ``b`` matched in the encoder
+    and decoder matchings (-1 when ``b`` has fewer latents and this one is left
+    over); ``enc_cos``/``dec_cos``: the matched cosines (0 when unmatched);
+    ``agree``: same partner in both; ``shared``: the mask under ``rule`` at
+    ``threshold``; ``max_cos_enc``/``max_cos_dec``: the largest cosine with any
+    latent of ``b`` (mean max cosine, Braun et al.). ``certified_gap`` bounds how
+    far the summed matched cosines of both matchings could be from the optimum
+    (0: proven optimal).
+    """
+
+    threshold: float
+    rule: str
+    enc_partner: np.ndarray
+    dec_partner: np.ndarray
+    enc_cos: np.ndarray
+    dec_cos: np.ndarray
+    agree: np.ndarray
+    shared: np.ndarray
+    max_cos_enc: np.ndarray
+    max_cos_dec: np.ndarray
+    b_side: dict
+    certified_gap: float
+    stats: dict
+    sweep: dict = field(repr=False)
+
+    @classmethod
+    def _from_core(cls, core_report, threshold: float, rule: str) -> "PairReport":
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        a = core_report.side(True)
+        b = core_report.side(False)
+        stats = core_report.stats()
+        b["shared"] = _shared(b["enc_cos"], b["dec_cos"], b["agree"], rule, threshold)
+        sweep = {"threshold": SWEEP_THRESHOLDS.copy()}
+        for r in RULES:
+            sweep[r] = np.array([_shared(a["enc_cos"], a["dec_cos"], a["agree"], r, t).mean() for t in SWEEP_THRESHOLDS])
+        return cls(
+            threshold=float(threshold),
+            rule=rule,
+            shared=_shared(a["enc_cos"], a["dec_cos"], a["agree"], rule, threshold),
+            b_side=b,
+            certified_gap=float(stats["encoder"]["certified_gap"] + stats["decoder"]["certified_gap"]),
+            stats=stats,
+            sweep=sweep,
+            **a,
+        )
+
+    @property
+    def shared_fraction(self) -> float:
+        return float(self.shared.mean())
+
+    def shared_mask(self, rule: str | None = None, threshold: float | None = None) -> np.ndarray:
+        """The shared mask over ``a``'s latents under another rule or threshold."""
+        return _shared(
+            self.enc_cos,
+            self.dec_cos,
+            self.agree,
+            self.rule if rule is None else rule,
+            self.threshold if threshold is None else threshold,
+        )
+
+    def metrics(self) -> dict:
+        """The scalar results, as plain floats."""
+        out = {
+            "latents_a": int(self.enc_cos.size),
+            "latents_b": int(self.b_side["enc_cos"].size),
+            "rule": self.rule,
+            "threshold": self.threshold,
+            "shared_fraction": self.shared_fraction,
+            "agreement": float(self.agree.mean()),
+            "mean_matched_cos_enc": float(self.enc_cos.mean()),
+            "mean_matched_cos_dec": float(self.dec_cos.mean()),
+            "mean_max_cos_enc_ab": float(self.max_cos_enc.mean()),
+            "mean_max_cos_dec_ab": float(self.max_cos_dec.mean()),
+            "mean_max_cos_enc_ba": float(self.b_side["max_cos_enc"].mean()),
+            "mean_max_cos_dec_ba": float(self.b_side["max_cos_dec"].mean()),
+            "certified_gap": self.certified_gap,
+        }
+        for r in RULES:
+            out[f"shared_fraction_{r}"] = float(self.shared_mask(r).mean())
+        for side in ("a", "b"):
+            for part in ("encoder", "decoder"):
+                out[f"dead_{part}_{side}"] = int(self.stats[f"dead_{part}_{side}"])
+        return out
+
+    def summary(self) -> str:
+        """A readable table of the main numbers."""
+        m = self.metrics()
+        rows = [
+            ("latents (a, b)", f"{m['latents_a']}, {m['latents_b']}"),
+            (f"shared ({self.rule}, t = {self.threshold:g})", f"{m['shared_fraction']:.3f}"),
+            ("shared under paper / separate / decoder",
+             f"{m['shared_fraction_paper']:.3f} / {m['shared_fraction_separate']:.3f} / {m['shared_fraction_decoder']:.3f}"),
+            ("same partner in both matchings", f"{m['agreement']:.3f}"),
+            ("mean matched cosine enc / dec", f"{m['mean_matched_cos_enc']:.3f} / {m['mean_matched_cos_dec']:.3f}"),
+            ("mean max cosine enc / dec (a->b)", f"{m['mean_max_cos_enc_ab']:.3f} / {m['mean_max_cos_dec_ab']:.3f}"),
+            ("mean max cosine enc / dec (b->a)", f"{m['mean_max_cos_enc_ba']:.3f} / {m['mean_max_cos_dec_ba']:.3f}"),
+            ("dead latents enc / dec (a; b)",
+             f"{m['dead_encoder_a']} / {m['dead_decoder_a']}; {m['dead_encoder_b']} / {m['dead_decoder_b']}"),
+            ("certified optimality gap", f"{m['certified_gap']:.3g}"),
+            ("method enc / dec", f"{self.stats['encoder']['method']} / {self.stats['decoder']['method']}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+    def to_dict(self) -> dict:
+        """Everything, JSON-serialisable."""
+        arrays = {
+            k: getattr(self, k).tolist()
+            for k in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "agree", "shared", "max_cos_enc", "max_cos_dec")
+        }
+        return {
+            "metrics": self.metrics(),
+            "a": arrays,
+            "b": {k: np.asarray(v).tolist() for k, v in self.b_side.items()},
+            "sweep": {k: np.asarray(v).tolist() for k, v in self.sweep.items()},
+            "stats": self.stats,
+        }
+
+    def __repr__(self) -> str:
+        return f"PairReport({self.enc_cos.size} x {self.b_side['enc_cos'].size} latents)\n{self.summary()}"
+
+
+def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads):
+    if candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {candidates}")
+    return dict(
+        method=str(method),
+        candidates=int(candidates),
+        dense_max_pairs=int(dense_max_pairs),
+        block_rows=int(block_rows),
+        block_cols=int(block_cols),
+        threads=0 if threads is None else int(threads),
+    )
+
+
+def _check_threshold(threshold: float, rule: str) -> None:
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+
+
+def compare(
+    a,
+    b,
+    threshold: float = 0.7,
+    rule: str = "paper",
+    method: str = "auto",
+    progress: bool = True,
+    *,
+    candidates: int = _DEFAULTS["candidates"],
+    dense_max_pairs: int = _DEFAULTS["dense_max_pairs"],
+    block_rows: int = _DEFAULTS["block_rows"],
+    block_cols: int = _DEFAULTS["block_cols"],
+    threads: int | None = None,
+) -> PairReport:
+    """Compare two SAEs (see the module docstring for the rules).
+
+    ``a`` and ``b``: ``(encoder, decoder)`` pairs of ``(n_latents, d)`` arrays
+    or tensors, or objects with ``.encoder``/``.decoder``. ``method``:
+    ``"dense"`` stores the full cosine matrices, ``"sparse"`` streams them
+    (each latent's ``candidates`` best partners, a sparse solve, and a dual
+    certificate over all pairs), ``"auto"`` picks dense up to
+    ``dense_max_pairs`` pairs. Both are exact.
+    """
+    _check_threshold(threshold, rule)
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads)
+    da, db = directions(a, "a"), directions(b, "b")
+    if da.width != db.width:
+        raise ValueError(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}")
+    with progress_bar(progress, total=2, desc="matching encoder, decoder") as bar:
+        # Each pair streams two cosine matrices; the bar moves per matching.
+        core = _core.compare_pair(da, db, **opts, progress=bar.fraction_callback(2))
+    return PairReport._from_core(core, threshold, rule)
+
+
+@dataclass
+class ManyReport:
+    """N SAEs compared pairwise.
+
+    ``share_counts[b]``: for each latent of SAE ``b``, with how many of the
+    other N-1 SAEs it is shared (a 2-D array when all SAEs have the same
+    number of latents, else a list). ``only_in_base[k]``: the fraction of base
+    latents shared with none of the other k-1 SAEs, averaged over every
+    combination of k SAEs and every base in it (exact closed form).
+    ``fit``: ``(a, b, c)`` of ``only_in_base ~ a * k**-b + c``.
+    ``pairs[(i, j)]``: the :class:`PairReport` of SAE i against SAE j.
+    ``shared_with_exactly[b][m]``: latents of SAE b shared with exactly m others.
+    """
+
+    threshold: float
+    rule: str
+    share_counts: object
+    only_in_base: dict
+    fit: tuple
+    fit_rmse: float
+    shared_with_exactly: np.ndarray
+    pairs: dict = field(repr=False)
+    firing_counts: list | None = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        n = len(self.shared_with_exactly)
+        lines = [f"{n} SAEs, rule {self.rule}, t = {self.threshold:g}"]
+        lines.append("k  only in base: " + "  ".join(f"{k}:{v:.3f}" for k, v in self.only_in_base.items()))
+        a, b, c = self.fit
+        lines.append(f"fit only_in_base ~ {a:.3f} * k^-{b:.3f} + {c:.3f} (rmse {self.fit_rmse:.2g})")
+        for base in range(n):
+            counts = self.shared_with_exactly[base]
+            total = counts.sum()
+            lines.append(
+                f"SAE {base}: shared with all {n - 1} others {counts[-1] / total:.1%}, with none {counts[0] / total:.1%}"
+            )
+        gaps = max(p.certified_gap for p in self.pairs.values())
+        lines.append(f"largest certified optimality gap over pairs: {gaps:.3g}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        counts = self.share_counts
+        return {
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "share_counts": [np.asarray(c).tolist() for c in counts],
+            "only_in_base": {str(k): v for k, v in self.only_in_base.items()},
+            "fit": {"a": self.fit[0], "b": self.fit[1], "c": self.fit[2], "rmse": self.fit_rmse},
+            "shared_with_exactly": self.shared_with_exactly.tolist(),
+            "pairs": {f"{i}-{j}": p.metrics() for (i, j), p in self.pairs.items()},
+        }
+
+    def __repr__(self) -> str:
+        return f"ManyReport\n{self.summary()}"
+
+
+def compare_many(
+    saes,
+    threshold: float = 0.7,
+    rule: str = "paper",
+    method: str = "auto",
+    progress: bool = True,
+    *,
+    firing_counts=None,
+    candidates: int = _DEFAULTS["candidates"],
+    dense_max_pairs: int = _DEFAULTS["dense_max_pairs"],
+    block_rows: int = _DEFAULTS["block_rows"],
+    block_cols: int = _DEFAULTS["block_cols"],
+    threads: int | None = None,
+) -> ManyReport:
+    """Compare N SAEs (same data, different seeds): each of the N(N-1)/2 pairs
+    is matched once. ``firing_counts`` (one array per SAE, optional) is kept for
+    the firing-frequency figure."""
+    _check_threshold(threshold, rule)
+    saes = list(saes)
+    if len(saes) < 2:
+        raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads)
+    dirs = [directions(s, f"saes[{i}]") for i, s in enumerate(saes)]
+    for i, d in enumerate(dirs[1:], start=1):
+        if d.width != dirs[0].width:
+            raise ValueError(f"saes[{i}] has input width d = {d.width} but saes[0] has d = {dirs[0].width}")
+    if firing_counts is not None:
+        firing_counts = [np.asarray(f) for f in firing_counts]
+        if len(firing_counts) != len(dirs) or any(f.shape != (d.latents,) for f, d in zip(firing_counts, dirs)):
+            raise ValueError(
+                "firing_counts must hold one 1-D array per SAE with one count per latent; got shapes "
+                f"{[f.shape for f in firing_counts]} for SAEs with {[d.latents for d in dirs]} latents"
+            )
+    total = len(dirs) * (len(dirs) - 1) // 2
+    with progress_bar(progress, total=total, desc="matching SAE pairs") as bar:
+        results = _core.compare_many(dirs, **opts, on_pair=bar.count_callback())
+    pairs = {(i, j): PairReport._from_core(core, threshold, rule) for i, j, core in results}
+
+    n = len(dirs)
+    counts = [np.zeros(d.latents, dtype=np.int32) for d in dirs]
+    for (i, j), p in pairs.items():
+        counts[i] += p.shared
+        counts[j] += p.b_side["shared"]
+    lists = [c.tolist() for c in counts]
+    only = _core.only_in_base_fraction(lists)
+    only_in_base = {k: float(v) for k, v in zip(range(2, n + 1), only)}
+    if n >= 4:
+        a_, b_, c_, rmse, _ = _core.fit_power_law_with_offset([float(k) for k in only_in_base], list(only_in_base.values()))
+    else:  # a three-parameter fit needs at least three points (k = 2..N)
+        a_, b_, c_, rmse = float("nan"), float("nan"), float("nan"), float("nan")
+    same = len({d.latents for d in dirs}) == 1
+    return ManyReport(
+        threshold=float(threshold),
+        rule=rule,
+        share_counts=np.stack(counts) if same else counts,
+        only_in_base=only_in_base,
+        fit=(a_, b_, c_),
+        fit_rmse=rmse,
+        shared_with_exactly=np.asarray(_core.shared_with_exactly(lists), dtype=np.int64),
+        pairs=pairs,
+        firing_counts=firing_counts,
+    )
+
+
+def save_json(report, path) -> None:
+    """Writes ``report.to_dict()`` to ``path``."""
+    with open(path, "w") as f:
+        json.dump(report.to_dict(), f, indent=1)
+
+
+__all__ = ["compare", "compare_many", "directions", "PairReport", "ManyReport", "RULES", "save_json"]

@@ -1,0 +1,179 @@
+// SAE comparison for Python: normalised directions, pair and multi-seed
+// reports, and the multi-seed statistics. The Python layer
+// (saematch/compare.py) turns these into report objects.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "saematch/compare/multi_seed.hpp"
+#include "saematch/compare/multi_seed_stats.hpp"
+#include "saematch/compare/pair_report.hpp"
+
+namespace py = pybind11;
+
+namespace saematch::python {
+namespace {
+
+template <class T>
+py::array_t<T> copy_to_numpy(const std::vector<T>& values) {
+    py::array_t<T> out(static_cast<py::ssize_t>(values.size()));
+    std::copy(values.begin(), values.end(), out.mutable_data());
+    return out;
+}
+
+py::array_t<bool> mask_to_numpy(const std::vector<std::uint8_t>& mask) {
+    py::array_t<bool> out(static_cast<py::ssize_t>(mask.size()));
+    bool* p = out.mutable_data();
+    for (std::size_t i = 0; i < mask.size(); ++i) p[i] = mask[i] != 0;
+    return out;
+}
+
+template <class T>
+lap::MatrixView<T> view_of(const py::array_t<T, 0>& a, const std::string& what) {
+    if (a.ndim() != 2)
+        throw std::invalid_argument(what + " must be 2-D (n_latents, d), got " + std::to_string(a.ndim()) + "-D");
+    for (int axis = 0; axis < 2; ++axis)
+        if (a.strides(axis) % static_cast<py::ssize_t>(sizeof(T)) != 0)
+            throw std::invalid_argument(what + " strides must be whole elements");
+    return {a.data(), a.shape(0), a.shape(1), a.strides(0) / static_cast<py::ssize_t>(sizeof(T)),
+            a.strides(1) / static_cast<py::ssize_t>(sizeof(T))};
+}
+
+template <class T>
+compare::SaeDirections directions(py::array_t<T, 0> encoder, py::array_t<T, 0> decoder, const std::string& name) {
+    const auto e = view_of(encoder, name + " encoder"), d = view_of(decoder, name + " decoder");
+    py::gil_scoped_release release;
+    return compare::sae_directions(e, d, name);
+}
+
+compare::MatchOptions match_options(const std::string& method, std::int64_t dense_max_pairs, int k,
+                                    std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
+                                    const std::function<void(double)>& progress) {
+    compare::MatchOptions o;
+    if (method == "auto")
+        o.method = compare::MatchMethod::automatic;
+    else if (method == "dense")
+        o.method = compare::MatchMethod::dense;
+    else if (method == "sparse")
+        o.method = compare::MatchMethod::sparse;
+    else
+        throw std::invalid_argument("method must be 'auto', 'dense' or 'sparse', got '" + method + "'");
+    if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
+    o.dense_max_pairs = dense_max_pairs;
+    o.candidates.k = k;
+    o.candidates.block_rows = block_rows;
+    o.candidates.block_cols = block_cols;
+    o.candidates.threads = threads;
+    o.threads = threads;
+    if (progress)
+        o.candidates.progress = [progress](double fraction) {
+            py::gil_scoped_acquire acquire;
+            progress(fraction);
+        };
+    return o;
+}
+
+py::dict side_arrays(const compare::PairReport& r, compare::Side side) {
+    const bool a = side == compare::Side::a;
+    py::dict d;
+    d["enc_partner"] = copy_to_numpy(r.enc_partner(side));
+    d["dec_partner"] = copy_to_numpy(r.dec_partner(side));
+    d["enc_cos"] = copy_to_numpy(r.enc_cos(side));
+    d["dec_cos"] = copy_to_numpy(r.dec_cos(side));
+    d["max_cos_enc"] = copy_to_numpy(a ? r.encoder.max_cos_a : r.encoder.max_cos_b);
+    d["max_cos_dec"] = copy_to_numpy(a ? r.decoder.max_cos_a : r.decoder.max_cos_b);
+    d["agree"] = mask_to_numpy(r.agree(side));
+    return d;
+}
+
+py::dict matching_stats(const compare::LatentMatching& m) {
+    py::dict d;
+    d["method"] = m.used_sparse ? "sparse" : "dense";
+    d["total_cos"] = m.total_cos;
+    d["certified_gap"] = m.certified_gap;
+    d["certificate_rounds"] = m.certificate_rounds;
+    d["candidate_pairs"] = m.candidate_pairs;
+    d["recomputed_rows"] = m.recomputed_rows;
+    return d;
+}
+
+}  // namespace
+
+void bind_compare(py::module_& m) {
+    py::class_<compare::SaeDirections>(m, "SaeDirections", "An SAE's unit-normalised encoder rows and decoder vectors")
+        .def_property_readonly("latents", &compare::SaeDirections::latents)
+        .def_property_readonly("width", &compare::SaeDirections::width)
+        .def_property_readonly("dead_encoder", [](const compare::SaeDirections& s) { return s.encoder.dead_count; })
+        .def_property_readonly("dead_decoder", [](const compare::SaeDirections& s) { return s.decoder.dead_count; });
+    m.def("sae_directions", &directions<float>, py::arg("encoder").noconvert(), py::arg("decoder").noconvert(),
+          py::arg("name"));
+    m.def("sae_directions", &directions<double>, py::arg("encoder").noconvert(), py::arg("decoder").noconvert(),
+          py::arg("name"));
+
+    py::class_<compare::PairReport>(m, "PairReport")
+        .def("side", [](const compare::PairReport& r, bool a) { return side_arrays(r, a ? compare::Side::a : compare::Side::b); })
+        .def("stats", [](const compare::PairReport& r) {
+            py::dict d;
+            d["encoder"] = matching_stats(r.encoder);
+            d["decoder"] = matching_stats(r.decoder);
+            d["dead_encoder_a"] = r.dead_encoder_a;
+            d["dead_decoder_a"] = r.dead_decoder_a;
+            d["dead_encoder_b"] = r.dead_encoder_b;
+            d["dead_decoder_b"] = r.dead_decoder_b;
+            return d;
+        });
+
+    m.def(
+        "compare_pair",
+        [](const compare::SaeDirections& a, const compare::SaeDirections& b, const std::string& method,
+           std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
+           const std::function<void(double)>& progress) {
+            const auto options = match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, progress);
+            py::gil_scoped_release release;
+            return compare::compare_pair(a, b, options);
+        },
+        py::arg("a"), py::arg("b"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"),
+        py::arg("block_rows"), py::arg("block_cols"), py::arg("threads"), py::arg("progress") = nullptr);
+
+    m.def(
+        "compare_many",
+        [](const std::vector<const compare::SaeDirections*>& saes, const std::string& method,
+           std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
+           const std::function<void(std::size_t, std::size_t)>& on_pair) {
+            const auto options = match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, nullptr);
+            std::function<void(std::size_t, std::size_t)> report;
+            if (on_pair)
+                report = [on_pair](std::size_t done, std::size_t total) {
+                    py::gil_scoped_acquire acquire;
+                    on_pair(done, total);
+                };
+            compare::MultiSeedReport r;
+            {
+                py::gil_scoped_release release;
+                r = compare::compare_many(saes, options, report);
+            }
+            py::list pairs;
+            for (std::size_t p = 0; p < r.pairs.size(); ++p)
+                pairs.append(py::make_tuple(r.pair_ids[p].first, r.pair_ids[p].second, std::move(r.pairs[p])));
+            return pairs;
+        },
+        py::arg("saes"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"), py::arg("block_rows"),
+        py::arg("block_cols"), py::arg("threads"), py::arg("on_pair") = nullptr);
+
+    m.def("only_in_base_fraction", &compare::only_in_base_fraction, py::arg("share_counts"));
+    m.def("shared_with_exactly", &compare::shared_with_exactly, py::arg("share_counts"));
+    m.def(
+        "fit_power_law_with_offset",
+        [](const std::vector<double>& k, const std::vector<double>& y) {
+            const auto f = compare::fit_power_law_with_offset(k, y);
+            return py::make_tuple(f.a, f.b, f.c, f.rmse, f.converged);
+        },
+        py::arg("k"), py::arg("y"));
+}
+
+}  // namespace saematch::python

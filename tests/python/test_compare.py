@@ -1,0 +1,201 @@
+"""saematch.compare / compare_many on SAEs whose answer is known by
+construction, against independent references (SciPy on the dense cosine
+matrix, brute-force enumeration of seed combinations)."""
+
+import json
+import types
+from itertools import combinations
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import saematch as sm
+
+
+def unit(rng, n, d):
+    x = rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def planted_pair(per_kind=12, d=64, extra_b=0, seed=0):
+    """A has 4 kinds of latents, per_kind each: "same" (B holds the same
+    encoder and decoder), "swapped" (pairs whose decoders are exchanged in B),
+    "decoder" (B holds the decoder with a fresh encoder), "fresh"."""
+    rng = np.random.default_rng(seed)
+    n = 4 * per_kind
+    ea, da = unit(rng, n, d), unit(rng, n, d)
+    eb, db = ea.copy(), da.copy()
+    swapped = np.arange(per_kind, 2 * per_kind)
+    db[swapped] = da[swapped ^ 1 if per_kind % 2 == 0 else swapped]  # exchange neighbours
+    eb[2 * per_kind :] = unit(rng, 2 * per_kind, d)
+    db[3 * per_kind :] = unit(rng, per_kind, d)
+    if extra_b:
+        eb = np.vstack([eb, unit(rng, extra_b, d)])
+        db = np.vstack([db, unit(rng, extra_b, d)])
+    order = rng.permutation(len(eb))
+    return (ea, da), (eb[order], db[order]), per_kind
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+@pytest.mark.parametrize("extra_b", [0, 9])
+def test_planted_shared_latents_under_each_rule(method, extra_b):
+    a, b, k = planted_pair(extra_b=extra_b, seed=extra_b)
+    r = sm.compare(a, b, method=method, progress=False, candidates=3, block_rows=17, block_cols=29)
+    n = 4 * k
+    assert r.enc_cos.shape == (n,) and r.b_side["enc_cos"].shape == (n + extra_b,)
+    assert r.shared_mask("paper").sum() == k
+    assert r.shared_mask("separate").sum() == 2 * k
+    assert r.shared_mask("decoder").sum() == 3 * k
+    assert r.shared_fraction == pytest.approx(0.25)
+    assert r.agree[:k].all() and not r.agree[k : 2 * k].any()
+    assert np.allclose(r.dec_cos[: 3 * k], 1.0, atol=1e-5)
+    assert r.certified_gap <= 1e-4
+    # B's view: its extra latents are unmatched with cosine 0.
+    if extra_b:
+        assert (r.b_side["enc_partner"] == -1).sum() == extra_b
+        assert (r.b_side["enc_cos"][r.b_side["enc_partner"] == -1] == 0).all()
+    assert r.b_side["shared"].sum() == k
+
+
+def test_matching_is_scipys_optimum_and_max_cos_is_the_row_maximum():
+    rng = np.random.default_rng(4)
+    ea, eb = unit(rng, 300, 40), unit(rng, 340, 40)
+    eb[:150] = ea[:150] + 0.3 * unit(rng, 150, 40)
+    eb /= np.linalg.norm(eb, axis=1, keepdims=True)
+    a, b = (ea, ea), (eb, eb)
+    cos = ea.astype(np.float64) @ eb.T.astype(np.float64)
+    rows, cols = scipy.optimize.linear_sum_assignment(cos, maximize=True)
+    best = cos[rows, cols].sum()
+    for method in ("dense", "sparse"):
+        r = sm.compare(a, b, method=method, progress=False, candidates=4)
+        matched = cos[np.arange(300), r.enc_partner].sum()
+        assert matched == pytest.approx(best, rel=1e-6), method
+        assert r.stats["encoder"]["method"] == method
+        np.testing.assert_allclose(r.max_cos_enc, cos.max(axis=1), atol=1e-5)
+        np.testing.assert_allclose(r.b_side["max_cos_enc"], cos.max(axis=0), atol=1e-5)
+
+
+def test_torch_tensors_and_sae_objects_give_the_numpy_result():
+    torch = pytest.importorskip("torch")
+    a, b, _ = planted_pair(per_kind=6, seed=3)
+    ref = sm.compare(a, b, progress=False)
+    ta = tuple(torch.from_numpy(x) for x in a)
+    tb = types.SimpleNamespace(encoder=torch.from_numpy(b[0]).double(), decoder=torch.from_numpy(b[1]).double())
+    r = sm.compare(ta, tb, progress=False)
+    np.testing.assert_array_equal(r.enc_partner, ref.enc_partner)
+    np.testing.assert_array_equal(r.shared, ref.shared)
+
+
+def test_threshold_sweep_is_monotone_and_matches_the_masks():
+    a, b, k = planted_pair(seed=5)
+    r = sm.compare(a, b, progress=False)
+    for rule in sm.compare.__globals__["RULES"]:
+        fractions = r.sweep[rule]
+        assert np.all(np.diff(fractions) <= 1e-12)
+        t = 0.5
+        idx = int(np.argmin(np.abs(r.sweep["threshold"] - t)))
+        assert fractions[idx] == pytest.approx(r.shared_mask(rule, t).mean())
+
+
+def test_report_summary_and_json():
+    a, b, _ = planted_pair(seed=6)
+    r = sm.compare(a, b, progress=True)
+    text = r.summary()
+    assert "shared (paper, t = 0.7)" in text and "0.250" in text
+    data = json.loads(json.dumps(r.to_dict()))
+    assert data["metrics"]["shared_fraction"] == pytest.approx(0.25)
+    assert len(data["a"]["enc_partner"]) == 48
+
+
+@pytest.mark.parametrize(
+    "a, b, match",
+    [
+        ((np.ones((4, 8)), np.ones((4, 8))), (np.ones((4, 6)), np.ones((4, 6))), r"different input widths.*d = 8.*d = 6"),
+        ((np.ones(8), np.ones(8)), (np.ones((4, 8)), np.ones((4, 8))), r"a encoder must be 2-D.*\(8,\)"),
+        ((np.ones((2, 4, 8)), np.ones((2, 4, 8))), (np.ones((4, 8)), np.ones((4, 8))), r"a encoder must be 2-D"),
+        ((np.ones((4, 8)), np.ones((5, 8))), (np.ones((4, 8)), np.ones((4, 8))), r"a: encoder has shape \(4, 8\) but decoder"),
+        ((np.ones((0, 8)), np.ones((0, 8))), (np.ones((4, 8)), np.ones((4, 8))), r"a: .*at least one latent"),
+        (np.ones((4, 8)), (np.ones((4, 8)), np.ones((4, 8))), r"a must be an \(encoder, decoder\) pair"),
+    ],
+)
+def test_bad_input_names_the_argument_and_shapes(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        sm.compare(a, b, progress=False)
+
+
+def test_non_finite_weights_are_reported_with_their_position():
+    a, b, _ = planted_pair(per_kind=2, seed=7)
+    bad = a[1].copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"a decoder row 3, column 5 is NaN"):
+        sm.compare((a[0], bad), b, progress=False)
+    bad = b[0].copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"b encoder row 0, column 0 is \+inf"):
+        sm.compare(a, (bad, b[1]), progress=False)
+
+
+def test_bad_options_are_rejected():
+    a, b, _ = planted_pair(per_kind=2, seed=8)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        sm.compare(a, b, rule="both", progress=False)
+    with pytest.raises(ValueError, match="method must be"):
+        sm.compare(a, b, method="fast", progress=False)
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        sm.compare(a, b, candidates=0, progress=False)
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        sm.compare(a, b, threshold=float("nan"), progress=False)
+
+
+def brute_force_only_in_base(shared_with, n):
+    """shared_with[b][i]: set of other SAEs latent i of base b is shared with.
+    Average over every k-combination and every base in it of the fraction of
+    base latents shared with none of the others in the combination."""
+    out = {}
+    for k in range(2, n + 1):
+        values = []
+        for combo in combinations(range(n), k):
+            for base in combo:
+                others = set(combo) - {base}
+                values.append(np.mean([not (s & others) for s in shared_with[base]]))
+        out[k] = float(np.mean(values))
+    return out
+
+
+def test_compare_many_share_counts_and_only_in_base_match_enumeration():
+    rng = np.random.default_rng(9)
+    d, n_latents, n_saes = 48, 40, 5
+    pool_e, pool_d = unit(rng, 120, d), unit(rng, 120, d)
+    # Each SAE draws its latents from a common pool, so latent identity (and
+    # thus sharing) is known: same pool index => identical directions.
+    picks = [rng.choice(120, size=n_latents, replace=False) for _ in range(n_saes)]
+    saes = [(pool_e[p], pool_d[p]) for p in picks]
+    many = sm.compare_many(saes, progress=False, method="sparse", candidates=4)
+    assert many.share_counts.shape == (n_saes, n_latents)
+    shared_with = [[{o for o in range(n_saes) if o != base and picks[base][i] in picks[o]} for i in range(n_latents)]
+                   for base in range(n_saes)]
+    expected_counts = np.array([[len(s) for s in row] for row in shared_with])
+    np.testing.assert_array_equal(many.share_counts, expected_counts)
+    expected = brute_force_only_in_base(shared_with, n_saes)
+    for k, v in expected.items():
+        assert many.only_in_base[k] == pytest.approx(v, abs=1e-12)
+    assert many.shared_with_exactly.shape == (n_saes, n_saes)
+    assert (many.shared_with_exactly.sum(axis=1) == n_latents).all()
+    a, b, c = many.fit
+    assert np.isfinite([a, b, c]).all()
+    assert len(many.pairs) == 10
+    json.dumps(many.to_dict())
+    assert "5 SAEs" in many.summary()
+
+
+def test_compare_many_rejects_mismatched_inputs():
+    rng = np.random.default_rng(10)
+    x = unit(rng, 10, 16)
+    with pytest.raises(ValueError, match="at least 2 SAEs"):
+        sm.compare_many([(x, x)], progress=False)
+    y = unit(rng, 10, 8)
+    with pytest.raises(ValueError, match=r"saes\[1\] has input width d = 8 but saes\[0\] has d = 16"):
+        sm.compare_many([(x, x), (y, y)], progress=False)
+    with pytest.raises(ValueError, match="firing_counts"):
+        sm.compare_many([(x, x), (x, x)], firing_counts=[np.ones(10)], progress=False)
