@@ -20,18 +20,11 @@
 #include <omp.h>
 #endif
 
+#include "saematch/detail/threads.hpp"
+
 namespace saematch::similarity::detail {
 
-// The thread count for `requested` (0: OpenMP's default, which honours
-// OMP_NUM_THREADS; 1 without OpenMP).
-inline int resolve_threads(int requested) {
-#ifdef _OPENMP
-    return requested > 0 ? requested : std::max(1, omp_get_max_threads());
-#else
-    (void)requested;
-    return 1;
-#endif
-}
+using saematch::detail::resolve_threads;
 
 // Runs body(t, team) on a team of up to `threads` threads, t = 0 .. team − 1
 // (the team may be smaller than asked). The first exception thrown is

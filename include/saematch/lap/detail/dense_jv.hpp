@@ -30,6 +30,7 @@
 #include <omp.h>
 #endif
 
+#include "saematch/detail/threads.hpp"
 #include "saematch/lap/assignment.hpp"
 #include "saematch/lap/detail/row_reduction.hpp"
 #include "saematch/lap/errors.hpp"
@@ -39,15 +40,7 @@ namespace saematch::lap::detail {
 
 using UnitStride = std::integral_constant<std::ptrdiff_t, 1>;
 
-// The OpenMP team size for `requested` threads (0: OpenMP's default).
-inline int resolve_threads(int requested) {
-#ifdef _OPENMP
-    return requested > 0 ? requested : omp_get_max_threads();
-#else
-    (void)requested;
-    return 1;
-#endif
-}
+using saematch::detail::resolve_threads;
 
 // The best unscanned column of a Dijkstra step. Ties on distance prefer an
 // unmatched column (the search can stop there), then the lowest index, so the
