@@ -7,8 +7,12 @@ environment reporting all happen outside the timed regions.
                   settle(seconds)                 let spinning BLAS/OpenMP threads go idle
     matrices      uniform_cost(n, seed)           -> float64 [0, 1) square matrix
                   sae_cosine_cost(n, d, seed)     -> (cost, truth) SAE-like cosine matrix
+    SAE pairs     sae_pair(n, d, seed)            -> SaePair: float32 encoder/decoder of two SAEs
+                  unit_rows_f32(x), pair_checksum(pair)
     memory        PeakRSS()                       -> context manager, .delta_mb / .peak_mb
-    environment   thread_info(), package_versions(names), git_revision()
+                  vm_hwm_mb(), mem_available_mb()
+    environment   thread_info(), blas_info(), package_versions(names), git_revision(),
+                  git_dirty_summary()
 """
 
 from __future__ import annotations
@@ -153,6 +157,122 @@ def sae_cosine_cost(
     return cost, truth
 
 
+# --------------------------------------------------------------------------- SAE pairs
+
+
+@dataclass
+class SaePair:
+    """Two SAE-like models: float32 ``(n, d)`` encoder rows and decoder vectors.
+
+    ``truth[i]`` is the latent of B that is a noisy copy of latent i of A, or -1
+    when latent i of A has no copy in B. Rows are unit length.
+    """
+
+    enc_a: np.ndarray
+    dec_a: np.ndarray
+    enc_b: np.ndarray
+    dec_b: np.ndarray
+    truth: np.ndarray
+
+    @property
+    def a(self):
+        return (self.enc_a, self.dec_a)
+
+    @property
+    def b(self):
+        return (self.enc_b, self.dec_b)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(x.nbytes for x in (self.enc_a, self.dec_a, self.enc_b, self.dec_b))
+
+
+def unit_rows_f32(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in place (float32; a zero row stays zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1
+    x /= norms
+    return x
+
+
+def _noise_sigma(cos: np.ndarray, d: int) -> np.ndarray:
+    # For a unit a and e ~ N(0, s^2 I_d): cos(a, a + e) ~= 1 / sqrt(1 + s^2 d).
+    return (np.sqrt(1.0 / cos**2 - 1.0) / np.sqrt(d)).astype(np.float32)
+
+
+def _noisy_copy(rows: np.ndarray, cos: np.ndarray, rng) -> np.ndarray:
+    out = rng.standard_normal(rows.shape, dtype=np.float32)
+    out *= _noise_sigma(cos, rows.shape[1])[:, None]
+    out += rows
+    return unit_rows_f32(out)
+
+
+def sae_pair(
+    n: int,
+    d: int = 768,
+    seed: int = 0,
+    *,
+    shared_fraction: float = 0.6,
+    cos_range: tuple[float, float] = (0.6, 0.95),
+    enc_dec_cos_range: tuple[float, float] = (0.5, 0.9),
+    chunk: int = 4096,
+) -> SaePair:
+    """Two SAE-like models with ``n`` latents each on inputs of width ``d``, float32.
+
+    SAE A: encoder rows are random unit vectors; each decoder vector is a noisy
+    copy of its encoder row (cosine drawn uniformly from ``enc_dec_cos_range``),
+    so encoder and decoder are correlated as in trained SAEs. SAE B is a random
+    permutation of: for the first ``round(shared_fraction * n)`` latents of A, a
+    noisy copy whose encoder row and decoder vector are perturbed independently
+    (each with a cosine to A's drawn uniformly from ``cos_range``); for the rest,
+    fresh latents built like A's. The cosines are exact in expectation (noise
+    scale from ``1 / sqrt(1 + s^2 d)``); realised values scatter by ~0.02.
+
+    Generation is deterministic for given (n, d, seed, chunk) and runs in
+    chunks of ``chunk`` latents, all in float32: besides the four (n, d)
+    outputs it needs O(chunk * d) memory, never O(n^2).
+    """
+    if n < 1 or d < 1:
+        raise ValueError(f"n and d must be positive, got n={n}, d={d}")
+    rng = np.random.default_rng(seed)
+    k = min(int(round(shared_fraction * n)), n)
+    enc_a = np.empty((n, d), dtype=np.float32)
+    dec_a = np.empty((n, d), dtype=np.float32)
+    enc_b = np.empty((n, d), dtype=np.float32)
+    dec_b = np.empty((n, d), dtype=np.float32)
+    for r0 in range(0, n, chunk):
+        r1 = min(n, r0 + chunk)
+        e = unit_rows_f32(rng.standard_normal((r1 - r0, d), dtype=np.float32))
+        enc_a[r0:r1] = e
+        dec_a[r0:r1] = _noisy_copy(e, rng.uniform(*enc_dec_cos_range, size=r1 - r0), rng)
+    perm = rng.permutation(n)  # B[j] = unshuffled[perm[j]]
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[perm] = np.arange(n)  # unshuffled latent u sits at row inverse[u] of B
+    for r0 in range(0, n, chunk):
+        r1 = min(n, r0 + chunk)
+        rows = inverse[r0:r1]
+        s1 = min(r1, k)  # [r0, s1): copies of A's latents; [max(r0, k), r1): fresh
+        if s1 > r0:
+            c = s1 - r0
+            enc_b[rows[:c]] = _noisy_copy(enc_a[r0:s1], rng.uniform(*cos_range, size=c), rng)
+            dec_b[rows[:c]] = _noisy_copy(dec_a[r0:s1], rng.uniform(*cos_range, size=c), rng)
+        f0 = max(r0, k)
+        if r1 > f0:
+            c = r1 - f0
+            e = unit_rows_f32(rng.standard_normal((c, d), dtype=np.float32))
+            enc_b[rows[f0 - r0:]] = e
+            dec_b[rows[f0 - r0:]] = _noisy_copy(e, rng.uniform(*enc_dec_cos_range, size=c), rng)
+    truth = np.full(n, -1, dtype=np.int64)
+    truth[:k] = inverse[:k]
+    return SaePair(enc_a, dec_a, enc_b, dec_b, truth)
+
+
+def pair_checksum(pair: SaePair) -> str:
+    """A cheap fingerprint of a pair, to confirm two processes generated the same one."""
+    sums = [float(np.sum(x, dtype=np.float64)) for x in (pair.enc_a, pair.dec_a, pair.enc_b, pair.dec_b)]
+    return ",".join(f"{v:.9g}" for v in sums) + f",{int(pair.truth.sum())}"
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -175,6 +295,24 @@ def _reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def vm_hwm_mb() -> float | None:
+    """This process's peak resident memory so far (since the last reset), MB."""
+    kb = _read_status_kb("VmHWM")
+    return None if kb is None else kb / 1024
+
+
+def mem_available_mb() -> float | None:
+    """MemAvailable from /proc/meminfo, MB (None where unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 class PeakRSS(contextlib.AbstractContextManager):
@@ -238,6 +376,30 @@ def thread_info(threads: int | None = None) -> dict:
     }
 
 
+def blas_info() -> list | None:
+    """The BLAS / OpenMP libraries loaded in this process and their thread counts
+    (threadpoolctl's view; None when threadpoolctl is not installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "architecture",
+            "filepath")
+    return [{k: lib.get(k) for k in keep if k in lib} for lib in threadpool_info()]
+
+
+def format_blas_info(info) -> str:
+    if info is None:
+        return "threadpoolctl not installed (pip install threadpoolctl) -- BLAS threads unknown"
+    parts = []
+    for lib in info:
+        name = Path(lib.get("filepath", "?")).name
+        layer = f", {lib['threading_layer']}" if lib.get("threading_layer") else ""
+        parts.append(f"{lib.get('internal_api')} {lib.get('version') or ''} ({name}{layer}): "
+                     f"{lib.get('num_threads')} threads")
+    return "; ".join(parts)
+
+
 def _loadavg():
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -286,6 +448,22 @@ def git_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         dirty = ""
     return rev + ("+dirty" if dirty else "")
+
+
+def git_dirty_summary() -> str:
+    """How the working tree differs from HEAD: 'clean', or counts of modified and untracked files."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    if not out:
+        return "clean"
+    untracked = sum(1 for line in out if line.startswith("??"))
+    modified = len(out) - untracked
+    return f"{modified} tracked file(s) modified, {untracked} untracked path(s)"
 
 
 def environment_env_vars(prefixes=("OMP_", "OPENBLAS_", "MKL_", "GOMP_")) -> dict:
