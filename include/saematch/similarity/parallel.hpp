@@ -1,79 +1,132 @@
-// Fork-join for the streamed similarity pass, on OpenMP (serial without it).
+// The threads of one streamed similarity pass.
 //
 // The pass alternates a BLAS call, which runs on the BLAS library's own
-// threads, with a scan of its result on these. Measured on our 2-core
-// machines at 8192 x 8192, d = 768: plain std::threads started per tile made
-// the pass ~20% slower than OpenMP's team (new threads land beside the BLAS
-// threads that are still spinning and wait to be migrated), while libgomp's
-// own idle spinning after each region costs the next GEMM ~4%
-// (OMP_WAIT_POLICY=passive recovers it; a library cannot set that).
+// threads, with a scan of its result on these. Whoever waits must not spin:
+// with OpenMP teams, libgomp's idle workers spin for milliseconds after each
+// region and take cores from the next GEMM's BLAS threads (measured on our
+// 2-core machines at 16384 x 16384, d = 768: GEMMs 8% slower, scans twice as
+// slow; OMP_WAIT_POLICY=passive removed both, but a library cannot set
+// that). Threads started per tile were worse still: they land beside the
+// BLAS threads and wait to be migrated. So the pass keeps one team of
+// std::threads for its whole duration, asleep in futex waits
+// (std::atomic::wait) between jobs. It also keeps the pass out of whichever
+// OpenMP runtime a host process (torch) brings.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "saematch/detail/threads.hpp"
-
 namespace saematch::similarity::detail {
 
-using saematch::detail::resolve_threads;
-
-// Runs body(t, team) on a team of up to `threads` threads, t = 0 .. team − 1
-// (the team may be smaller than asked). The first exception thrown is
-// rethrown after all have finished: none escapes a parallel region.
-template <class Body>
-void fork_join(int threads, Body&& body) {
-    if (threads <= 1) {
-        body(0, 1);
-        return;
-    }
-    std::exception_ptr error;
-    std::mutex error_mutex;
+// The thread count for `requested`; 0 means OpenMP's default (which honours
+// OMP_NUM_THREADS), or the hardware's without OpenMP.
+inline int resolve_threads(int requested) {
+    if (requested > 0) return requested;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    return std::max(1, omp_get_max_threads());
 #else
-        const int t = 0, team = 1;
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 #endif
+}
+
+class WorkerTeam {
+public:
+    // `threads` − 1 workers; the caller of run() is thread 0.
+    explicit WorkerTeam(int threads) {
+        for (int w = 1; w < threads; ++w) workers_.emplace_back([this, w] { work(w); });
+    }
+
+    ~WorkerTeam() {
+        stop_ = true;
+        epoch_.fetch_add(1);
+        epoch_.notify_all();
+        for (auto& worker : workers_) worker.join();  // before the members they use go
+    }
+
+    WorkerTeam(const WorkerTeam&) = delete;
+    WorkerTeam& operator=(const WorkerTeam&) = delete;
+
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+    // Runs body(t, team) for t = 0 .. team − 1 (team clamped to size()), t = 0
+    // on the calling thread, and returns when all are done. The first
+    // exception thrown is rethrown then.
+    template <class Body>
+    void run(int team, Body&& body) {
+        team = std::clamp(team, 1, size());
+        if (team == 1) return body(0, 1);
+        std::function<void(int, int)> job = std::ref(body);
+        job_ = &job;
+        team_ = team;
+        error_ = nullptr;
+        // Every worker takes part in every job (those beyond `team` return
+        // at once), so none can fall a job behind and read the next one's
+        // description as its own.
+        pending_.store(size() - 1);
+        epoch_.fetch_add(1);
+        epoch_.notify_all();
+        guarded(0);
+        for (int left = pending_.load(); left != 0; left = pending_.load()) pending_.wait(left);
+        job_ = nullptr;
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    // body(i, t) for every i in [0, count), handed out `chunk` at a time to
+    // whichever of `team` threads is free (t: the thread's number, for
+    // per-thread scratch). For loops whose iterations differ in cost.
+    template <class Body>
+    void parallel_for(int team, std::ptrdiff_t count, std::ptrdiff_t chunk, Body&& body) {
+        std::atomic<std::ptrdiff_t> next{0};
+        run(team, [&](int t, int) {
+            for (std::ptrdiff_t start; (start = next.fetch_add(chunk)) < count;)
+                for (std::ptrdiff_t i = start; i < std::min(count, start + chunk); ++i) body(i, t);
+        });
+    }
+
+private:
+    void guarded(int t) {
+        if (t >= team_) return;
         try {
-            body(t, team);
+            (*job_)(t, team_);
         } catch (...) {
-            const std::lock_guard<std::mutex> lock(error_mutex);
-            if (!error) error = std::current_exception();
+            const std::lock_guard<std::mutex> lock(error_mutex_);
+            if (!error_) error_ = std::current_exception();
         }
     }
-    if (error) std::rethrow_exception(error);
-}
 
-// Waits until every thread of the fork_join team calling it has arrived.
-// Every thread of the team must call it, the same number of times.
-inline void team_barrier() {
-#ifdef _OPENMP
-#pragma omp barrier
-#endif
-}
+    void work(int w) {
+        int seen = 0;
+        for (;;) {
+            epoch_.wait(seen);
+            seen = epoch_.load();
+            if (stop_) return;
+            guarded(w);
+            if (pending_.fetch_sub(1) == 1) pending_.notify_one();
+        }
+    }
 
-// body(i, t) for every i in [0, count), handed out `chunk` at a time to
-// whichever thread is free (t: the thread's number, for per-thread
-// scratch). For loops whose iterations differ in cost.
-template <class Body>
-void parallel_for_dynamic(int threads, std::ptrdiff_t count, std::ptrdiff_t chunk, Body&& body) {
-    std::atomic<std::ptrdiff_t> next{0};
-    fork_join(threads, [&](int t, int) {
-        for (std::ptrdiff_t start; (start = next.fetch_add(chunk)) < count;)
-            for (std::ptrdiff_t i = start; i < std::min(count, start + chunk); ++i) body(i, t);
-    });
-}
+    std::vector<std::jthread> workers_;
+    std::atomic<int> epoch_{0};    // bumped to hand out a job (or stop)
+    std::atomic<int> pending_{0};  // workers still on the current job
+    std::function<void(int, int)>* job_ = nullptr;
+    int team_ = 1;
+    std::atomic<bool> stop_{false};
+    std::exception_ptr error_;
+    std::mutex error_mutex_;
+};
+
+// A barrier for the threads of one WorkerTeam::run job.
+using TeamBarrier = std::barrier<>;
 
 }  // namespace saematch::similarity::detail
