@@ -1,16 +1,23 @@
 // The cosine similarities of two SAEs' latents as a PairSource for the
 // certified candidate solver, without ever storing the n x m matrix.
 //
-// Candidates are each latent's k most similar latents on the other side, in
-// both directions, from one streamed pass of GEMMs. Proving a matching optimal
-// needs every pair outside that graph to have non-negative reduced cost.
-// Most rows are proven from the lists alone: with t_i the k-th best
-// similarity of row i and t'_j that of column j, a pair in neither list has
-// s_ij <= min(t_i, t'_j), so
+// The cost of a pair is minus its accurate cosine (accurate_dot.hpp) rounded
+// to float: the value the candidate lists hold, a function of the two rows
+// alone. Candidates are each latent's k most similar latents on the other
+// side, in both directions, from one streamed pass of GEMMs. Proving a
+// matching optimal needs every pair outside that graph to have non-negative
+// reduced cost. Most rows are proven from the lists alone: with t_i the k-th
+// best similarity of row i and t'_j that of column j, a pair in neither list
+// has s_ij <= min(t_i, t'_j) (rounding to float is monotone, so this holds
+// for the rounded values exactly), so
 //     c_ij - v_j >= max(-t_i, -t'_j) - v_j          (costs c = -s, minimised).
 // Sorting the columns by t'_j with prefix and suffix minima gives the
 // smallest right-hand side of every row in O(log m). Only rows this bound
-// cannot prove are recomputed (one GEMM per batch) and checked exactly.
+// cannot prove are recomputed (one GEMM per batch); a GEMM value settles a
+// pair when it clears the bound by the GEMM's error, and the few pairs it
+// cannot settle get their accurate value. So nothing is waved through as
+// "rounding": a certified matching is optimal for the costs above, and the
+// certified gap is 0.
 #pragma once
 
 #include <algorithm>
@@ -24,7 +31,9 @@
 
 #include "saematch/lap/candidate_graph.hpp"
 #include "saematch/lap/detail/row_reduction.hpp"
+#include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/candidates.hpp"
+#include "saematch/similarity/gemm.hpp"
 #include "saematch/similarity/unit_rows.hpp"
 
 namespace saematch::compare {
@@ -60,10 +69,11 @@ public:
         return g;
     }
 
+    // Every pair of the given rows, at its accurate value (rare: rows the
+    // sparse solve could not match at all).
     void append_full_rows(const std::vector<std::int32_t>& rows_wanted, std::vector<lap::CandidateEdge>& out) const {
-        for_each_recomputed_row(rows_wanted, [&](std::int32_t i, const float* s) {
-            for (std::int32_t j = 0; j < cols(); ++j) out.push_back({i, j, -static_cast<double>(s[j])});
-        });
+        for (std::int32_t i : rows_wanted)
+            for (std::int32_t j = 0; j < cols(); ++j) out.push_back({i, j, cost(i, j)});
     }
 
     void check_rows(const lap::detail::DualMatching& m, const std::vector<double>& u, const lap::CandidateGraph& graph,
@@ -74,34 +84,45 @@ public:
         for (std::int32_t i : rows_to_check) {
             const double b = bound(row_threshold(i));
             floor[static_cast<std::size_t>(i)] = b;
-            if (b < u[static_cast<std::size_t>(i)] - kTolerance) unproven.push_back(i);
+            if (b < u[static_cast<std::size_t>(i)]) unproven.push_back(i);
         }
         if (unproven.empty()) return;
 
+        // |GEMM value - cost| <= the GEMM's error plus the rounding of the
+        // accurate value to float (at most 2^-25 for |s| <= 1).
+        const double slack = similarity::gemm_error_bound(a_.rows.cols()) + 0x1p-24;
         std::vector<double> hide(static_cast<std::size_t>(cols()), 0.0);
         const double* v = m.v.data();
         for_each_recomputed_row(unproven, [&](std::int32_t i, const float* s) {
             for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = lap::detail::kInf;
+            const double ui = u[static_cast<std::size_t>(i)];
             double lowest = lap::detail::kInf;
-            for (std::int32_t j = 0; j < cols(); ++j)
-                lowest = std::min(lowest, -static_cast<double>(s[j]) - v[j] + hide[j]);
-            floor[static_cast<std::size_t>(i)] = lowest;
-            const double bound_u = u[static_cast<std::size_t>(i)] - kTolerance;
-            if (lowest < bound_u) {
-                const std::size_t first = out.size();
-                for (std::int32_t j = 0; j < cols(); ++j)
-                    if (-static_cast<double>(s[j]) - v[j] + hide[j] < bound_u) out.push_back({i, j, -static_cast<double>(s[j])});
-                cap_row(out, first, v);
+            const std::size_t first = out.size();
+            for (std::int32_t j = 0; j < cols(); ++j) {
+                if (hide[static_cast<std::size_t>(j)] != 0.0) continue;
+                const double settled = -static_cast<double>(s[j]) - slack - v[j];
+                if (settled >= ui) {
+                    lowest = std::min(lowest, settled);
+                    continue;
+                }
+                const double c = cost(i, j);
+                lowest = std::min(lowest, c - v[j]);
+                if (c - v[j] < ui) out.push_back({i, j, c});
             }
+            floor[static_cast<std::size_t>(i)] = lowest;
+            cap_row(out, first, v);
             for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = 0.0;
         });
     }
 
-    // Violations smaller than this are rounding: the same dot product
-    // computed in a differently blocked GEMM differs by about d * 2^-24.
-    static constexpr double kTolerance = 1e-6;
-
 private:
+    // Minus the pair's accurate cosine rounded to float: the lists' value.
+    double cost(std::int32_t i, std::int32_t j) const {
+        const std::ptrdiff_t d = a_.rows.cols();
+        return -static_cast<double>(static_cast<float>(
+            similarity::accurate_dot(a_.rows.data() + i * d, b_.rows.data() + static_cast<std::ptrdiff_t>(j) * d, d)));
+    }
+
     // The k-th best similarity of a row or column, or -inf when its list
     // holds the whole other side (no pair outside it).
     double row_threshold(std::int32_t i) const { return threshold(lists_.row_value, lists_.row_index, i); }
@@ -109,8 +130,7 @@ private:
     double threshold(const std::vector<float>& value, const std::vector<std::int32_t>& index, std::int32_t line) const {
         const std::size_t last = static_cast<std::size_t>(line) * lists_.k + lists_.k - 1;
         if (index[last] < 0) return -lap::detail::kInf;
-        // A recomputed dot product may exceed the listed one by rounding.
-        return static_cast<double>(value[last]) + kTolerance;
+        return static_cast<double>(value[last]);
     }
 
     // min over j of max(-t_i, -t'_j) - v_j as a function of t_i.

@@ -39,8 +39,10 @@ concept PairSource = requires(const S& s, const detail::DualMatching& m, const s
     s.append_full_rows(rows, out);
     // For the complete matching m and each given row i: sets floor[i] to a
     // lower bound on c(i, j) − v[j] over the pairs outside the graph g, and
-    // appends (in row order) pairs outside g with c(i, j) − u[i] − v[j] < 0
-    // beyond rounding. Appending none certifies those rows.
+    // appends (in row order) pairs outside g with c(i, j) − u[i] − v[j] < 0.
+    // Appending none certifies those rows. A source that lets violations
+    // below some tolerance stand must still set floors that bound its
+    // costs; the gap below then says what the tolerance cost.
     s.check_rows(m, u, g, rows, floor, out);
 };
 
@@ -53,7 +55,8 @@ struct CandidateSolution {
     std::int64_t edges = 0;         // candidate pairs in the final graph
     // An upper bound on (this matching's cost) - (the optimum): the sum over
     // rows of how far u exceeds the row's floor. Zero unless the source let
-    // violations within its rounding tolerance stand.
+    // violations within some tolerance stand (the sources in this library
+    // do not).
     double certified_gap = 0.0;
     SolveStats stats;
 };
