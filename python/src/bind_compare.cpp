@@ -53,7 +53,7 @@ compare::SaeDirections directions(py::array_t<T, 0> encoder, py::array_t<T, 0> d
 
 compare::MatchOptions match_options(const std::string& method, std::int64_t dense_max_pairs, int k,
                                     std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-                                    const std::function<void(double)>& progress) {
+                                    const std::string& screen, const std::function<void(double)>& progress) {
     compare::MatchOptions o;
     if (method == "auto")
         o.method = compare::MatchMethod::automatic;
@@ -70,6 +70,14 @@ compare::MatchOptions match_options(const std::string& method, std::int64_t dens
     o.candidates.block_cols = block_cols;
     o.candidates.threads = threads;
     o.threads = threads;
+    if (screen == "auto")
+        o.candidates.screen = similarity::ScreenPrecision::automatic;
+    else if (screen == "float32")
+        o.candidates.screen = similarity::ScreenPrecision::float32;
+    else if (screen == "bfloat16")
+        o.candidates.screen = similarity::ScreenPrecision::bfloat16;
+    else
+        throw std::invalid_argument("screen must be 'auto', 'float32' or 'bfloat16', got '" + screen + "'");
     if (progress)
         o.candidates.progress = [progress](double fraction) {
             py::gil_scoped_acquire acquire;
@@ -132,20 +140,23 @@ void bind_compare(py::module_& m) {
         "compare_pair",
         [](const compare::SaeDirections& a, const compare::SaeDirections& b, const std::string& method,
            std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-           const std::function<void(double)>& progress) {
-            const auto options = match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, progress);
+           const std::string& screen, const std::function<void(double)>& progress) {
+            const auto options =
+                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, progress);
             py::gil_scoped_release release;
             return compare::compare_pair(a, b, options);
         },
         py::arg("a"), py::arg("b"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"),
-        py::arg("block_rows"), py::arg("block_cols"), py::arg("threads"), py::arg("progress") = nullptr);
+        py::arg("block_rows"), py::arg("block_cols"), py::arg("threads"), py::arg("screen"),
+        py::arg("progress") = nullptr);
 
     m.def(
         "compare_many",
         [](const std::vector<const compare::SaeDirections*>& saes, const std::string& method,
            std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-           const std::function<void(std::size_t, std::size_t)>& on_pair) {
-            const auto options = match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, nullptr);
+           const std::string& screen, const std::function<void(std::size_t, std::size_t)>& on_pair) {
+            const auto options =
+                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, nullptr);
             std::function<void(std::size_t, std::size_t)> report;
             if (on_pair)
                 report = [on_pair](std::size_t done, std::size_t total) {
@@ -163,8 +174,10 @@ void bind_compare(py::module_& m) {
             return pairs;
         },
         py::arg("saes"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"), py::arg("block_rows"),
-        py::arg("block_cols"), py::arg("threads"), py::arg("on_pair") = nullptr);
+        py::arg("block_cols"), py::arg("threads"), py::arg("screen"), py::arg("on_pair") = nullptr);
 
+    m.def("bf16_available", &similarity::bf16_gemm_available,
+          "Whether this CPU runs the bfloat16 screen (AVX512-BF16).");
     m.def("only_in_base_fraction", &compare::only_in_base_fraction, py::arg("share_counts"));
     m.def("shared_with_exactly", &compare::shared_with_exactly, py::arg("share_counts"));
     m.def(

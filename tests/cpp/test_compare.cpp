@@ -109,9 +109,18 @@ TEST_CASE("streamed matching equals the dense matching's total on SAE-like pairs
     const auto da = directions(a, "a"), db = directions(b, "b");
     auto sparse = options_for("sparse");
     sparse.candidates.k = GENERATE(1, 4, 16);
+    // Both arithmetics for the screen and the certificate's recomputed rows.
+    sparse.candidates.screen =
+        GENERATE(saematch::similarity::ScreenPrecision::float32, saematch::similarity::ScreenPrecision::bfloat16);
+    if (sparse.candidates.screen == saematch::similarity::ScreenPrecision::bfloat16 &&
+        !saematch::similarity::bf16_gemm_available()) {
+        WARN("bfloat16 case skipped: this CPU lacks AVX512-BF16");
+        return;
+    }
     const auto dense_match = cmp::match_latents(da.encoder, db.encoder, options_for("dense"));
     const auto sparse_match = cmp::match_latents(da.encoder, db.encoder, sparse);
-    INFO("n " << n << ", extra " << extra << ", k " << sparse.candidates.k);
+    INFO("n " << n << ", extra " << extra << ", k " << sparse.candidates.k << ", screen "
+              << static_cast<int>(sparse.candidates.screen));
     CHECK(sparse_match.total_cos == Approx(dense_match.total_cos).epsilon(1e-6));
     CHECK(sparse_match.certified_gap == 0.0);
     CHECK(sparse_match.certificate_rounds >= 1);

@@ -32,13 +32,31 @@ sim::UnitRows unit(const std::vector<float>& w, int rows, int dim, const char* n
 }
 
 sim::CandidateOptions options(int k, std::ptrdiff_t block_rows = 2048, std::ptrdiff_t block_cols = 8192,
-                              int threads = 0) {
+                              int threads = 0, sim::ScreenPrecision screen = sim::ScreenPrecision::float32) {
     sim::CandidateOptions o;
     o.k = k;
     o.block_rows = block_rows;
     o.block_cols = block_cols;
     o.threads = threads;
+    o.screen = screen;
     return o;
+}
+
+// Both screening precisions where this CPU has them: the lists must not
+// depend on which one ran.
+sim::ScreenPrecision generate_screen() {
+    const auto screen = GENERATE(sim::ScreenPrecision::float32, sim::ScreenPrecision::bfloat16);
+    return screen;
+}
+
+bool screen_unavailable(sim::ScreenPrecision screen) {
+    if (screen != sim::ScreenPrecision::bfloat16 || sim::bf16_gemm_available()) return false;
+    WARN("skipped: this CPU lacks AVX512-BF16, so the bfloat16 screen cannot run");
+    return true;
+}
+
+const char* name(sim::ScreenPrecision screen) {
+    return screen == sim::ScreenPrecision::bfloat16 ? "bfloat16" : "float32";
 }
 
 // Both directions against the reference; returns the first problem or "".
@@ -295,12 +313,14 @@ TEST_CASE("top_candidates lists equal the reference's top k in both directions",
                                  std::pair<std::ptrdiff_t, std::ptrdiff_t>{64, 64},
                                  std::pair<std::ptrdiff_t, std::ptrdiff_t>{2048, 8192});
     const auto [n, m, d, k] = shape;
+    const auto screen = generate_screen();
+    if (screen_unavailable(screen)) return;
     std::mt19937_64 rng(seed_for({6, n, m, d, k}));
     const auto a = unit(random_weights(rng, {n, d, 0.1, 0, 0, {}}), n, d);
     const auto b = unit(random_weights(rng, {m, d, 0.1, 0, 0, {}}), m, d);
-    const auto c = sim::top_candidates(a, b, options(k, blocks.first, blocks.second));
+    const auto c = sim::top_candidates(a, b, options(k, blocks.first, blocks.second, 0, screen));
     INFO("n=" << n << " m=" << m << " d=" << d << " k=" << k << " blocks " << blocks.first << "x"
-              << blocks.second);
+              << blocks.second << ", " << name(screen) << " screen");
     REQUIRE(c.k == k);
     REQUIRE(c.rows == n);
     REQUIRE(c.cols == m);
@@ -316,18 +336,20 @@ TEST_CASE("top_candidates breaks exact ties and resolves near-ties beyond float3
     const int d = 48;
     const auto k = GENERATE(1, 3, 16);
     const auto copies = GENERATE(4, 40);
+    const auto screen = generate_screen();
+    if (screen_unavailable(screen)) return;
     std::mt19937_64 rng(seed_for({7, k, copies}));
     const auto v = random_vector(rng, d);
     const auto a = unit(random_weights(rng, {120, d, 0.05, copies / 4, copies / 4, v}), 120, d);
     const auto b = unit(random_weights(rng, {200, d, 0.05, copies, copies, v}), 200, d);
-    const auto c = sim::top_candidates(a, b, options(k, 16, 32));
-    INFO("k=" << k << ", " << copies << " copies; recomputed " << c.recomputed_rows << " rows, "
-              << c.recomputed_cols << " columns");
+    const auto c = sim::top_candidates(a, b, options(k, 16, 32, 0, screen));
+    INFO("k=" << k << ", " << copies << " copies, " << name(screen) << " screen; recomputed "
+              << c.recomputed_rows << " rows, " << c.recomputed_cols << " columns");
     REQUIRE(check_against_reference(a, b, c) == "");
-    if (copies == 40 && k < 16) {  // the overflow path ran both ways
-        REQUIRE(c.recomputed_rows > 0);
-        REQUIRE(c.recomputed_cols > 0);
-    }
+    // The overflow path ran both ways (the bfloat16 screen's pools are
+    // larger, so only its rows, with 40 copies each, overflow).
+    if (copies == 40 && k < 16) REQUIRE(c.recomputed_rows > 0);
+    if (copies == 40 && k < 16 && screen == sim::ScreenPrecision::float32) REQUIRE(c.recomputed_cols > 0);
 }
 
 TEST_CASE("top_candidates gives identical lists for every block size and thread count", "[similarity]") {
@@ -347,11 +369,13 @@ TEST_CASE("top_candidates gives identical lists for every block size and thread 
     const auto blocks = n < 1000 ? std::vector<Blocks>{{7, 11}, {64, 64}, {2048, 8192}, {1, m}, {n, 1}}
                                  : std::vector<Blocks>{{512, 768}, {64, 64}, {2048, 8192}, {n, 97}};
     for (auto [br, bc] : blocks)
-        for (int threads : {1, 2}) {
-            INFO(n << "x" << m << ", k=" << k << ", blocks " << br << "x" << bc << ", " << threads
-                   << " threads");
-            REQUIRE(identical(sim::top_candidates(a, b, options(k, br, bc, threads)), reference));
-        }
+        for (int threads : {1, 2})
+            for (auto screen : {sim::ScreenPrecision::float32, sim::ScreenPrecision::bfloat16}) {
+                if (screen_unavailable(screen)) continue;
+                INFO(n << "x" << m << ", k=" << k << ", blocks " << br << "x" << bc << ", " << threads
+                       << " threads, " << name(screen) << " screen");
+                REQUIRE(identical(sim::top_candidates(a, b, options(k, br, bc, threads, screen)), reference));
+            }
 }
 
 TEST_CASE("dead rows have cosine 0 with everything, ranked by index among other zeros", "[similarity]") {

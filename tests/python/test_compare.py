@@ -50,7 +50,7 @@ def test_planted_shared_latents_under_each_rule(method, extra_b):
     assert r.shared_fraction == pytest.approx(0.25)
     assert r.agree[:k].all() and not r.agree[k : 2 * k].any()
     assert np.allclose(r.dec_cos[: 3 * k], 1.0, atol=1e-5)
-    assert r.certified_gap <= 1e-4
+    assert r.certified_gap == 0.0
     # B's view: its extra latents are unmatched with cosine 0.
     if extra_b:
         assert (r.b_side["enc_partner"] == -1).sum() == extra_b
@@ -146,6 +146,23 @@ def test_bad_options_are_rejected():
         sm.compare(a, b, candidates=0, progress=False)
     with pytest.raises(ValueError, match="threshold must be a finite number"):
         sm.compare(a, b, threshold=float("nan"), progress=False)
+    with pytest.raises(ValueError, match="screen must be one of"):
+        sm.compare(a, b, screen="int8", progress=False)
+
+
+@pytest.mark.skipif(not sm._core.bf16_available(), reason="this CPU lacks AVX512-BF16")
+def test_bfloat16_screen_gives_the_float32_screens_result_exactly():
+    rng = np.random.default_rng(12)
+    ea, eb = unit(rng, 900, 96), unit(rng, 1000, 96)
+    eb[:500] = ea[:500] + 0.4 * unit(rng, 500, 96)
+    da, db = unit(rng, 900, 96), eb.copy()
+    a, b = (ea, da), (eb / np.linalg.norm(eb, axis=1, keepdims=True), db)
+    kw = dict(method="sparse", progress=False, candidates=4, block_rows=300, block_cols=256)
+    r32 = sm.compare(a, b, screen="float32", **kw)
+    r16 = sm.compare(a, b, screen="bfloat16", **kw)
+    for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec"):
+        np.testing.assert_array_equal(getattr(r16, field), getattr(r32, field), err_msg=field)
+    assert r16.certified_gap == 0.0 and r32.certified_gap == 0.0
 
 
 def brute_force_only_in_base(shared_with, n):

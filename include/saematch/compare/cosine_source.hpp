@@ -13,9 +13,9 @@
 //     c_ij - v_j >= max(-t_i, -t'_j) - v_j          (costs c = -s, minimised).
 // Sorting the columns by t'_j with prefix and suffix minima gives the
 // smallest right-hand side of every row in O(log m). Only rows this bound
-// cannot prove are recomputed (one GEMM per batch); a GEMM value settles a
-// pair when it clears the bound by the GEMM's error, and the few pairs it
-// cannot settle get their accurate value. So nothing is waved through as
+// cannot prove are recomputed (one GEMM per batch, screened_rows.hpp); a
+// recomputed value settles a pair when it clears the bound by its error
+// bound, and the few pairs it cannot settle get their accurate value. So nothing is waved through as
 // "rounding": a certified matching is optimal for the costs above, and the
 // certified gap is 0.
 #pragma once
@@ -33,7 +33,7 @@
 #include "saematch/lap/detail/row_reduction.hpp"
 #include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/candidates.hpp"
-#include "saematch/similarity/gemm.hpp"
+#include "saematch/similarity/screened_rows.hpp"
 #include "saematch/similarity/unit_rows.hpp"
 
 namespace saematch::compare {
@@ -41,10 +41,13 @@ namespace saematch::compare {
 class CosineSource {
 public:
     // Rows of `a` are the rows of the assignment problem; `lists` must be
-    // top_candidates(a, b). The inputs must outlive the source.
+    // top_candidates(a, b). The inputs must outlive the source. `bf16`:
+    // recompute rows with the bfloat16 kernel (see screened_rows.hpp).
     CosineSource(const similarity::UnitRows& a, const similarity::UnitRows& b,
-                 const similarity::CandidateLists& lists, std::ptrdiff_t recompute_batch = 512)
-        : a_(a), b_(b), lists_(lists), batch_(std::max<std::ptrdiff_t>(1, recompute_batch)) {}
+                 const similarity::CandidateLists& lists, bool bf16 = false, int threads = 0,
+                 std::ptrdiff_t recompute_batch = 512)
+        : a_(a), b_(b), lists_(lists), batch_(std::max<std::ptrdiff_t>(1, recompute_batch)),
+          screened_(a, b, bf16, threads) {}
 
     std::int32_t rows() const { return static_cast<std::int32_t>(lists_.rows); }
     std::int32_t cols() const { return static_cast<std::int32_t>(lists_.cols); }
@@ -88,9 +91,9 @@ public:
         }
         if (unproven.empty()) return;
 
-        // |GEMM value - cost| <= the GEMM's error plus the rounding of the
-        // accurate value to float (at most 2^-25 for |s| <= 1).
-        const double slack = similarity::gemm_error_bound(a_.rows.cols()) + 0x1p-24;
+        // |recomputed value - cost| <= its error bound plus the rounding of
+        // the accurate value to float (at most 2^-25 for |s| <= 1).
+        const double slack = screened_.error_bound() + 0x1p-24;
         std::vector<double> hide(static_cast<std::size_t>(cols()), 0.0);
         const double* v = m.v.data();
         for_each_recomputed_row(unproven, [&](std::int32_t i, const float* s) {
@@ -198,8 +201,7 @@ private:
         for (std::size_t start = 0; start < which.size(); start += static_cast<std::size_t>(batch_)) {
             const std::size_t count = std::min(which.size() - start, static_cast<std::size_t>(batch_));
             buffer.resize(count * static_cast<std::size_t>(cols()));
-            similarity::similarity_rows(a_, std::span<const std::int32_t>(which.data() + start, count), b_,
-                                        buffer.data());
+            screened_.compute(std::span<const std::int32_t>(which.data() + start, count), buffer.data());
             recomputed_ += static_cast<std::int64_t>(count);
             for (std::size_t r = 0; r < count; ++r)
                 visit(which[start + r], buffer.data() + r * static_cast<std::size_t>(cols()));
@@ -211,6 +213,7 @@ private:
     const similarity::CandidateLists& lists_;
     std::ptrdiff_t batch_;
     mutable std::int64_t recomputed_ = 0;
+    mutable similarity::ScreenedRows screened_;
 };
 
 }  // namespace saematch::compare

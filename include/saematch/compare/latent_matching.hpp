@@ -103,7 +103,8 @@ inline LatentMatching match_dense(const similarity::UnitRows& a, const similarit
 inline LatentMatching match_sparse(const similarity::UnitRows& rows, const similarity::UnitRows& cols,
                                    const MatchOptions& options) {
     const similarity::CandidateLists lists = similarity::top_candidates(rows, cols, options.candidates);
-    const CosineSource source(rows, cols, lists);
+    const CosineSource source(rows, cols, lists, similarity::screens_in_bf16(options.candidates.screen),
+                              options.threads);
     lap::CandidateSolution s = lap::solve_on_candidates(source, source.initial_candidates(), [](std::int32_t i) {
         return "latent " + std::to_string(i);
     });
