@@ -146,11 +146,12 @@ def child_saematch(pair, args, out: Path) -> dict:
     import saematch as sm
 
     tiny = sae_pair(64, D, seed=1)
-    sm.compare(tiny.a, tiny.b, progress=False, threads=args.threads)  # load the module, start OpenMP threads
+    kw = dict(progress=False, threads=args.threads, screen=args.screen)
+    sm.compare(tiny.a, tiny.b, **kw)  # load the module, start OpenMP threads
     del tiny
     with PeakRSS() as mem:
         cpu0 = _cpu()
-        timing = best_of(lambda: sm.compare(pair.a, pair.b, progress=False, threads=args.threads), args.repeats)
+        timing = best_of(lambda: sm.compare(pair.a, pair.b, **kw), args.repeats)
         cpu = _cpu() - cpu0
     r = timing.result
     np.save(out / "saematch_encoder.npy", np.asarray(r.enc_partner, dtype=np.int64))
@@ -164,6 +165,7 @@ def child_saematch(pair, args, out: Path) -> dict:
         "stats": r.stats,
         "certified_gap": r.certified_gap,
         "shared_fraction": r.shared_fraction,
+        "screen": args.screen if args.screen != "auto" else ("bfloat16" if sm._core.bf16_available() else "float32"),
     }
 
 
@@ -251,6 +253,7 @@ def run_child(name: str, n: int, args, workdir: Path) -> dict:
            "--floor-fraction", str(args.floor_fraction_for(n))]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
+    cmd += ["--screen", args.screen]
     eprint(f"[n={n}] {LABELS[name]} ...")
     if name == "authors":
         need, avail = authors_memory_mb(n), mem_available_mb()
@@ -552,6 +555,8 @@ def parse_args(argv=None):
                    help="best of R for saematch and the floor (default 3 for n <= 8192, else 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="saematch's threads (default: all)")
+    p.add_argument("--screen", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="saematch's screening arithmetic (default auto: bfloat16 where the CPU has AVX512-BF16)")
     p.add_argument("--settle", type=float, default=1.0, help="pause before each child, seconds (default 1)")
     p.add_argument("--json", metavar="OUT", help="also save all results as JSON")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")

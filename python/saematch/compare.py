@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from saematch import _core
-from saematch._arrays import as_numpy, readable_in_place
+from saematch._arrays import as_numpy, is_torch_tensor, readable_in_place
 from saematch._progress import progress_bar
 
 RULES = ("paper", "separate", "decoder")
@@ -212,6 +212,33 @@ class PairReport:
 SCREENS = ("auto", "float32", "bfloat16")
 
 
+def _tensor_device(sae):
+    """The torch device of an SAE's weights when they are torch tensors on a
+    GPU (or any non-CPU device), else None."""
+    if isinstance(sae, (tuple, list)) and len(sae) == 2:
+        parts = sae
+    elif hasattr(sae, "encoder") and hasattr(sae, "decoder"):
+        parts = (sae.encoder, sae.decoder)
+    else:
+        return None
+    for x in parts:
+        if is_torch_tensor(x) and x.device.type != "cpu":
+            return x.device
+    return None
+
+
+def _gemm_for(device, saes):
+    """The torch GEMM for the tiles: on ``device`` when given, else on the
+    inputs' GPU when they live on one, else None (the CPU core's own)."""
+    if device is None:
+        device = next((d for d in map(_tensor_device, saes) if d is not None), None)
+        if device is None:
+            return None
+    from ._torch_gemm import TorchGemm
+
+    return TorchGemm(device)
+
+
 def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen):
     if candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {candidates}")
@@ -249,6 +276,7 @@ def compare(
     block_cols: int = _DEFAULTS["block_cols"],
     threads: int | None = None,
     screen: str = "auto",
+    device=None,
 ) -> PairReport:
     """Compare two SAEs (see the module docstring for the rules).
 
@@ -261,10 +289,13 @@ def compare(
     the streamed pass's tiles, ``"bfloat16"`` (4x the float32 GEMM's speed on
     CPUs with AVX512-BF16), ``"float32"``, or ``"auto"`` (bfloat16 where the
     CPU has it). It decides how many pairs are re-scored exactly, never the
-    result.
+    result. ``device``: a torch device for the similarity products (default:
+    the inputs' GPU when they are CUDA tensors, else the CPU core); only the
+    float32 products run there, so the result is the same as on the CPU.
     """
     _check_threshold(threshold, rule)
     opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
+    opts["gemm"] = _gemm_for(device, (a, b))
     da, db = directions(a, "a"), directions(b, "b")
     if da.width != db.width:
         raise ValueError(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}")
@@ -344,15 +375,17 @@ def compare_many(
     block_cols: int = _DEFAULTS["block_cols"],
     threads: int | None = None,
     screen: str = "auto",
+    device=None,
 ) -> ManyReport:
     """Compare N SAEs (same data, different seeds): each of the N(N-1)/2 pairs
     is matched once. ``firing_counts`` (one array per SAE, optional) is kept for
-    the firing-frequency figure."""
+    the firing-frequency figure. Options as for :func:`compare`."""
     _check_threshold(threshold, rule)
     saes = list(saes)
     if len(saes) < 2:
         raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")
     opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
+    opts["gemm"] = _gemm_for(device, saes)
     dirs = [directions(s, f"saes[{i}]") for i, s in enumerate(saes)]
     for i, d in enumerate(dirs[1:], start=1):
         if d.width != dirs[0].width:

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,35 @@ compare::SaeDirections directions(py::array_t<T, 0> encoder, py::array_t<T, 0> d
     return compare::sae_directions(e, d, name);
 }
 
+// A NumPy view of rows x cols floats at p with row stride ld, no copy. The
+// memory belongs to the core and lives through the call that receives it.
+py::array_t<float> borrowed(const float* p, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t ld) {
+    const py::capsule no_owner(p, [](void*) {});
+    const auto item = static_cast<py::ssize_t>(sizeof(float));
+    return py::array_t<float>(std::vector<py::ssize_t>{rows, cols}, std::vector<py::ssize_t>{ld * item, item}, p,
+                              no_owner);
+}
+
+// The core's GemmFunction as a call of gemm(a, b, c) in Python (a torch
+// matmul on a GPU, see saematch/_torch_gemm.py), holding the GIL for it.
+similarity::GemmFunction python_gemm(const py::object& gemm) {
+    // The core copies and drops the function without the GIL; the Python
+    // object goes with the last copy, under the GIL.
+    std::shared_ptr<py::object> fn(new py::object(gemm), [](py::object* o) {
+        py::gil_scoped_acquire acquire;
+        delete o;
+    });
+    return [fn](const float* a, std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
+                std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
+        py::gil_scoped_acquire acquire;
+        (*fn)(borrowed(a, m, k, lda), borrowed(b, n, k, ldb), borrowed(c, m, n, ldc));
+    };
+}
+
 compare::MatchOptions match_options(const std::string& method, std::int64_t dense_max_pairs, int k,
                                     std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-                                    const std::string& screen, const std::function<void(double)>& progress) {
+                                    const std::string& screen, const py::object& gemm,
+                                    const std::function<void(double)>& progress) {
     compare::MatchOptions o;
     if (method == "auto")
         o.method = compare::MatchMethod::automatic;
@@ -78,6 +105,7 @@ compare::MatchOptions match_options(const std::string& method, std::int64_t dens
         o.candidates.screen = similarity::ScreenPrecision::bfloat16;
     else
         throw std::invalid_argument("screen must be 'auto', 'float32' or 'bfloat16', got '" + screen + "'");
+    if (!gemm.is_none()) o.candidates.gemm = python_gemm(gemm);
     if (progress)
         o.candidates.progress = [progress](double fraction) {
             py::gil_scoped_acquire acquire;
@@ -140,23 +168,24 @@ void bind_compare(py::module_& m) {
         "compare_pair",
         [](const compare::SaeDirections& a, const compare::SaeDirections& b, const std::string& method,
            std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-           const std::string& screen, const std::function<void(double)>& progress) {
+           const std::string& screen, const py::object& gemm, const std::function<void(double)>& progress) {
             const auto options =
-                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, progress);
+                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, gemm, progress);
             py::gil_scoped_release release;
             return compare::compare_pair(a, b, options);
         },
         py::arg("a"), py::arg("b"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"),
         py::arg("block_rows"), py::arg("block_cols"), py::arg("threads"), py::arg("screen"),
-        py::arg("progress") = nullptr);
+        py::arg("gemm") = py::none(), py::arg("progress") = nullptr);
 
     m.def(
         "compare_many",
         [](const std::vector<const compare::SaeDirections*>& saes, const std::string& method,
            std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
-           const std::string& screen, const std::function<void(std::size_t, std::size_t)>& on_pair) {
+           const std::string& screen, const py::object& gemm,
+           const std::function<void(std::size_t, std::size_t)>& on_pair) {
             const auto options =
-                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, nullptr);
+                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, gemm, nullptr);
             std::function<void(std::size_t, std::size_t)> report;
             if (on_pair)
                 report = [on_pair](std::size_t done, std::size_t total) {
@@ -174,7 +203,8 @@ void bind_compare(py::module_& m) {
             return pairs;
         },
         py::arg("saes"), py::arg("method"), py::arg("dense_max_pairs"), py::arg("candidates"), py::arg("block_rows"),
-        py::arg("block_cols"), py::arg("threads"), py::arg("screen"), py::arg("on_pair") = nullptr);
+        py::arg("block_cols"), py::arg("threads"), py::arg("screen"), py::arg("gemm") = py::none(),
+        py::arg("on_pair") = nullptr);
 
     m.def("bf16_available", &similarity::bf16_gemm_available,
           "Whether this CPU runs the bfloat16 screen (AVX512-BF16).");

@@ -521,3 +521,27 @@ TEST_CASE("similarity_rows recomputes the selected rows within the GEMM error bo
     const std::vector<std::int32_t> outside = {3, 60};
     REQUIRE_THROWS_WITH(sim::similarity_rows(a, outside, b), Catch::Contains("which_rows[1] = 60"));
 }
+
+TEST_CASE("a caller's GEMM (a GPU's, in the Python module) computes the tiles, with identical lists",
+          "[similarity]") {
+    const int n = 300, m = 260, d = 40;
+    std::mt19937_64 rng(seed_for({11, n, m, d}));
+    const auto v = random_vector(rng, d);
+    const auto a = unit(random_weights(rng, {n, d, 0.1, 5, 5, v}), n, d);
+    const auto b = unit(random_weights(rng, {m, d, 0.1, 9, 9, v}), m, d);
+    const auto reference = sim::top_candidates(a, b, options(4, 64, 96));
+    auto o = options(4, 64, 96);
+    o.screen = sim::ScreenPrecision::bfloat16;  // ignored when a GEMM is given, even without AVX512-BF16
+    int calls = 0;
+    o.gemm = [&calls](const float* x, std::ptrdiff_t ldx, const float* y, std::ptrdiff_t ldy, float* c,
+                      std::ptrdiff_t ldc, std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t k) {
+        ++calls;
+        sim::detail::gemm_abt_eigen(x, ldx, y, ldy, c, ldc, rows, cols, k);
+    };
+    const auto c = sim::top_candidates(a, b, o);
+    CHECK(calls == 5 * 3);  // ceil(300/64) x ceil(260/96) tiles
+    CHECK(identical(c, reference));
+    o.gemm = [](const float*, std::ptrdiff_t, const float*, std::ptrdiff_t, float*, std::ptrdiff_t, std::ptrdiff_t,
+                std::ptrdiff_t, std::ptrdiff_t) { throw std::runtime_error("device lost"); };
+    CHECK_THROWS_WITH(sim::top_candidates(a, b, o), "device lost");
+}

@@ -216,3 +216,71 @@ def test_compare_many_rejects_mismatched_inputs():
         sm.compare_many([(x, x), (y, y)], progress=False)
     with pytest.raises(ValueError, match="firing_counts"):
         sm.compare_many([(x, x), (x, x)], firing_counts=[np.ones(10)], progress=False)
+
+
+def _torch():
+    return pytest.importorskip("torch", reason="torch is not installed")
+
+
+def _device_case(seed=21):
+    rng = np.random.default_rng(seed)
+    ea, eb = unit(rng, 700, 64), unit(rng, 650, 64)
+    eb[:300] = ea[:300] + 0.3 * unit(rng, 300, 64)
+    eb /= np.linalg.norm(eb, axis=1, keepdims=True)
+    return (ea, unit(rng, 700, 64)), (eb, unit(rng, 650, 64))
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_torch_device_products_give_the_cpu_result_exactly(method):
+    """The GPU path's code, run on torch's CPU device: only where the float32
+    products come from changes. The streamed path lists exact values, so every
+    field is identical; the dense path keeps each GEMM's own rounding."""
+    torch = _torch()
+    from saematch._torch_gemm import TorchGemm
+
+    a, b = _device_case()
+    kw = dict(method=method, progress=False, candidates=3, block_rows=128, block_cols=200, screen="float32")
+    calls = []
+    real_call = TorchGemm.__call__
+
+    def counting(self, *args):
+        calls.append(args[0].shape)
+        return real_call(self, *args)
+
+    TorchGemm.__call__ = counting
+    try:
+        on_device = sm.compare(a, b, device="cpu", **kw)
+    finally:
+        TorchGemm.__call__ = real_call
+    on_core = sm.compare(a, b, **kw)
+    assert calls, "the torch GEMM was never called"
+    for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec"):
+        got, want = getattr(on_device, field), getattr(on_core, field)
+        if method == "sparse" or field.endswith("partner"):
+            np.testing.assert_array_equal(got, want, err_msg=field)
+        else:
+            np.testing.assert_allclose(got, want, atol=1e-5, err_msg=field)
+    assert on_device.certified_gap == 0.0
+    # The precision setting is restored after each call.
+    assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")
+
+
+def test_torch_gemm_errors_propagate_as_python_exceptions():
+    _torch()
+    a, b = _device_case()
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda|device"):
+        sm.compare(a, b, device="no-such-device", progress=False, method="sparse")
+
+
+def test_cuda_tensors_are_compared_on_the_gpu_with_the_cpu_result():
+    torch = _torch()
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    a, b = _device_case(5)
+    on_cpu = sm.compare(a, b, progress=False, method="sparse", candidates=3)
+    gpu = lambda sae: tuple(torch.from_numpy(x).cuda() for x in sae)  # noqa: E731
+    on_gpu = sm.compare(gpu(a), gpu(b), progress=False, method="sparse", candidates=3)
+    for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec"):
+        np.testing.assert_array_equal(getattr(on_gpu, field), getattr(on_cpu, field), err_msg=field)
+    many = sm.compare_many([gpu(a), gpu(b), gpu(a)], progress=False, method="sparse", candidates=3)
+    np.testing.assert_array_equal(many.pairs[(0, 1)].enc_partner, on_cpu.enc_partner)

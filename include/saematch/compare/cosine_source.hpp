@@ -27,6 +27,7 @@
 #include <limits>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "saematch/lap/candidate_graph.hpp"
@@ -42,12 +43,13 @@ class CosineSource {
 public:
     // Rows of `a` are the rows of the assignment problem; `lists` must be
     // top_candidates(a, b). The inputs must outlive the source. `bf16`:
-    // recompute rows with the bfloat16 kernel (see screened_rows.hpp).
+    // recompute rows with the bfloat16 kernel, else with `gemm` if set, else
+    // the float32 GEMM (see screened_rows.hpp).
     CosineSource(const similarity::UnitRows& a, const similarity::UnitRows& b,
                  const similarity::CandidateLists& lists, bool bf16 = false, int threads = 0,
-                 std::ptrdiff_t recompute_batch = 512)
+                 similarity::GemmFunction gemm = {}, std::ptrdiff_t recompute_batch = 512)
         : a_(a), b_(b), lists_(lists), batch_(std::max<std::ptrdiff_t>(1, recompute_batch)),
-          screened_(a, b, bf16, threads) {}
+          screened_(a, b, bf16, threads, std::move(gemm)) {}
 
     std::int32_t rows() const { return static_cast<std::int32_t>(lists_.rows); }
     std::int32_t cols() const { return static_cast<std::int32_t>(lists_.cols); }

@@ -33,7 +33,8 @@ struct MatchOptions {
     // memory and, on SAE-like similarities, on time.
     std::int64_t dense_max_pairs = std::int64_t{4096} * 4096;
     // Candidates per latent (both directions) for the sparse path, and how
-    // the cosine matrix is streamed.
+    // the cosine matrix is streamed; its `gemm`, when set, also computes the
+    // dense path's matrix.
     similarity::CandidateOptions candidates{};
     int threads = 0;  // OpenMP threads; 0: all
 };
@@ -73,10 +74,12 @@ inline void set_partners(LatentMatching& out, std::vector<std::int32_t> partner_
     }
 }
 
-inline LatentMatching match_dense(const similarity::UnitRows& a, const similarity::UnitRows& b, int threads) {
+inline LatentMatching match_dense(const similarity::UnitRows& a, const similarity::UnitRows& b, int threads,
+                                  const similarity::GemmFunction& gemm) {
     const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows(), d = a.rows.cols();
     std::vector<float> s(static_cast<std::size_t>(na * nb));
-    similarity::gemm_abt(a.rows.data(), d, b.rows.data(), d, s.data(), nb, na, nb, d);
+    (gemm ? gemm : similarity::GemmFunction(similarity::gemm_abt))(a.rows.data(), d, b.rows.data(), d, s.data(), nb,
+                                                                     na, nb, d);
     lap::SolveOptions options;
     options.maximize = true;
     options.threads = threads;
@@ -103,8 +106,8 @@ inline LatentMatching match_dense(const similarity::UnitRows& a, const similarit
 inline LatentMatching match_sparse(const similarity::UnitRows& rows, const similarity::UnitRows& cols,
                                    const MatchOptions& options) {
     const similarity::CandidateLists lists = similarity::top_candidates(rows, cols, options.candidates);
-    const CosineSource source(rows, cols, lists, similarity::screens_in_bf16(options.candidates.screen),
-                              options.threads);
+    const bool bf16 = !options.candidates.gemm && similarity::screens_in_bf16(options.candidates.screen);
+    const CosineSource source(rows, cols, lists, bf16, options.threads, options.candidates.gemm);
     lap::CandidateSolution s = lap::solve_on_candidates(source, source.initial_candidates(), [](std::int32_t i) {
         return "latent " + std::to_string(i);
     });
@@ -147,7 +150,7 @@ inline LatentMatching match_latents(const similarity::UnitRows& a, const similar
     if (na == 0 || nb == 0) throw std::invalid_argument("cannot compare an SAE with no latents");
     const bool dense = options.method == MatchMethod::dense ||
                        (options.method == MatchMethod::automatic && na * nb <= options.dense_max_pairs);
-    if (dense) return detail::match_dense(a, b, options.threads);
+    if (dense) return detail::match_dense(a, b, options.threads, options.candidates.gemm);
     // The solver wants rows <= cols.
     return na <= nb ? detail::match_sparse(a, b, options) : detail::swap_sides(detail::match_sparse(b, a, options));
 }

@@ -76,6 +76,9 @@ struct CandidateOptions {
     // GEMM at 8192 x 8192, d = 768 on our machines, for twice the accurate
     // dot products (see bf16_gemm.hpp).
     ScreenPrecision screen = ScreenPrecision::automatic;
+    // When set, the tiles' products come from this float32 GEMM instead
+    // (see GemmFunction in gemm.hpp), and `screen` is ignored.
+    GemmFunction gemm;
     // Called on the calling thread after every tile and once at the end,
     // with the fraction of the work done; the last call passes 1.0. It may
     // throw to cancel.
@@ -168,7 +171,7 @@ public:
           d_(a.rows.cols()),
           k_(options.k),
           threads_(resolve_threads(options.threads)),
-          bf16_(screens_in_bf16(options.screen)),
+          bf16_(!options.gemm && screens_in_bf16(options.screen)),
           exact_margin_(2.0 * gemm_error_bound(d_)),
           block_rows_(std::min(options.block_rows, n_)),
           block_cols_(std::min(options.block_cols, m_)),
@@ -205,8 +208,7 @@ public:
                 if (bf16_)
                     bf16_tile(r0, height, width);
                 else
-                    gemm_abt(a_.rows.data() + r0 * d_, d_, b_.rows.data() + c0 * d_, d_, tile_.get(), width,
-                             height, width, d_);
+                    float32_tile(r0, height, c0, width);
                 scan_tile(r0, height, c0, width);
                 report(static_cast<double>(++tiles_done_) / steps_);
             }
@@ -260,6 +262,15 @@ private:
         workers_.run(team_for(threads_, width * d_), [&](int t, int size) {
             b_pack_.pack(b_.rows.data() + c0 * d_, d_, panels * t / size, panels * (t + 1) / size);
         });
+    }
+
+    void float32_tile(std::ptrdiff_t r0, std::ptrdiff_t height, std::ptrdiff_t c0, std::ptrdiff_t width) {
+        const float* a = a_.rows.data() + r0 * d_;
+        const float* b = b_.rows.data() + c0 * d_;
+        if (options_.gemm)
+            options_.gemm(a, d_, b, d_, tile_.get(), width, height, width, d_);
+        else
+            gemm_abt(a, d_, b, d_, tile_.get(), width, height, width, d_);
     }
 
     // Each thread packs its share of the tile's row panels and multiplies

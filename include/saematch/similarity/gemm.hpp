@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -98,6 +99,15 @@ inline void gemm_abt(const float* a, std::ptrdiff_t lda, const float* b, std::pt
     detail::gemm_abt_eigen(a, lda, b, ldb, c, ldc, m, n, k);
 #endif
 }
+
+// A GEMM from elsewhere with gemm_abt's arguments and meaning, e.g. torch's
+// matmul on a GPU (the Python module's device= option). It must do float32
+// arithmetic, float32 products summed in float32 in any order (no TF32, no
+// bfloat16), so that gemm_error_bound holds for it. Called on the thread
+// that started the pass.
+using GemmFunction = std::function<void(const float* a, std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb,
+                                        float* c, std::ptrdiff_t ldc, std::ptrdiff_t m, std::ptrdiff_t n,
+                                        std::ptrdiff_t k)>;
 
 // A bound on |gemm_abt value − exact dot product| for two rows of norm at
 // most 1 + 2⁻²⁴ (unit rows rounded to float), valid for any summation order

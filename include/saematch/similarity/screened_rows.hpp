@@ -14,6 +14,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "saematch/similarity/bf16_gemm.hpp"
@@ -28,8 +29,9 @@ namespace saematch::similarity {
 class ScreenedRows {
 public:
     // `a` and `b` must outlive this. `threads`: 0 for OpenMP's default.
-    ScreenedRows(const UnitRows& a, const UnitRows& b, bool bf16, int threads)
-        : a_(a), b_(b), bf16_(bf16), threads_(detail::resolve_threads(threads)) {
+    // `gemm`, when set, replaces the float32 GEMM; `bf16` wins over both.
+    ScreenedRows(const UnitRows& a, const UnitRows& b, bool bf16, int threads, GemmFunction gemm = {})
+        : a_(a), b_(b), bf16_(bf16), threads_(detail::resolve_threads(threads)), gemm_(std::move(gemm)) {
         detail::check_same_dim(a, b);
     }
 
@@ -42,8 +44,7 @@ public:
 
     // out (which.size() x b's rows, row-major): row which[r] of A · Bᵀ.
     void compute(std::span<const std::int32_t> which, float* out) {
-        if (!bf16_) return similarity_rows(a_, which, b_, out);
-        prepare_bf16();
+        if (!bf16_ && !gemm_) return similarity_rows(a_, which, b_, out);
         const std::ptrdiff_t d = a_.rows.cols(), m = b_.rows.rows(), count = static_cast<std::ptrdiff_t>(which.size());
         if (count == 0 || m == 0) return;
         gathered_.resize(static_cast<std::size_t>(count * d));
@@ -51,6 +52,8 @@ public:
             if (which[r] < 0 || which[r] >= a_.rows.rows())
                 throw std::out_of_range("ScreenedRows::compute: row " + std::to_string(which[r]) + " is not a row of A");
         detail::gather_rows(a_, which, gathered_.data());
+        if (!bf16_) return gemm_(gathered_.data(), d, b_.rows.data(), d, out, m, count, m, d);
+        prepare_bf16();
         a_pack_.shape(count, d, Bf16Panels::kRows);
         const std::ptrdiff_t panels = a_pack_.panels();
         team().run(detail::team_for(threads_, count * m), [&](int t, int size) {
@@ -87,6 +90,7 @@ private:
     double bf16_bound_ = 0.0;
     Bf16Panels a_pack_, b_pack_;
     std::vector<float> gathered_;
+    GemmFunction gemm_;
     std::unique_ptr<detail::WorkerTeam> team_;
 };
 
