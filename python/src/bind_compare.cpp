@@ -130,6 +130,7 @@ py::dict side_arrays(const compare::PairReport& r, compare::Side side) {
 py::dict matching_stats(const compare::LatentMatching& m) {
     py::dict d;
     d["method"] = m.used_sparse ? "sparse" : "dense";
+    d["screen"] = m.screen;
     d["total_cos"] = m.total_cos;
     d["certified_gap"] = m.certified_gap;
     d["certificate_rounds"] = m.certificate_rounds;

@@ -346,10 +346,12 @@ TEST_CASE("top_candidates breaks exact ties and resolves near-ties beyond float3
     INFO("k=" << k << ", " << copies << " copies, " << name(screen) << " screen; recomputed "
               << c.recomputed_rows << " rows, " << c.recomputed_cols << " columns");
     REQUIRE(check_against_reference(a, b, c) == "");
-    // The overflow path ran both ways (the bfloat16 screen's pools are
-    // larger, so only its rows, with 40 copies each, overflow).
-    if (copies == 40 && k < 16) REQUIRE(c.recomputed_rows > 0);
-    if (copies == 40 && k < 16 && screen == sim::ScreenPrecision::float32) REQUIRE(c.recomputed_cols > 0);
+    // The overflow path ran both ways (the bfloat16 screen sizes its pools
+    // from a sample of lines, which sees the copies).
+    if (copies == 40 && k < 16 && screen == sim::ScreenPrecision::float32) {
+        REQUIRE(c.recomputed_rows > 0);
+        REQUIRE(c.recomputed_cols > 0);
+    }
 }
 
 TEST_CASE("top_candidates gives identical lists for every block size and thread count", "[similarity]") {
@@ -544,4 +546,37 @@ TEST_CASE("a caller's GEMM (a GPU's, in the Python module) computes the tiles, w
     o.gemm = [](const float*, std::ptrdiff_t, const float*, std::ptrdiff_t, float*, std::ptrdiff_t, std::ptrdiff_t,
                 std::ptrdiff_t, std::ptrdiff_t) { throw std::runtime_error("device lost"); };
     CHECK_THROWS_WITH(sim::top_candidates(a, b, o), "device lost");
+}
+
+TEST_CASE("the bfloat16 screen sizes its pools from a sample and steps back on crowded similarities",
+          "[similarity]") {
+    if (screen_unavailable(sim::ScreenPrecision::bfloat16)) return;
+    const int d = 64;
+    std::mt19937_64 rng(seed_for({12, d}));
+    SECTION("ordinary vectors: screened in bfloat16") {
+        const auto a = unit(random_weights(rng, {500, d, 0.0, 0, 0, {}}), 500, d);
+        const auto b = unit(random_weights(rng, {700, d, 0.0, 0, 0, {}}), 700, d);
+        const auto c = sim::top_candidates(a, b, options(8, 128, 256, 0, sim::ScreenPrecision::bfloat16));
+        CHECK(c.bf16_screen);
+        CHECK(c.recomputed_rows + c.recomputed_cols == 0);
+        REQUIRE(check_against_reference(a, b, c) == "");
+    }
+    SECTION("1000 near-copies of one vector among 3000: too many near-ties for any pool, so float32") {
+        const auto v = random_vector(rng, d);
+        std::normal_distribution<float> normal;
+        const auto around_v = [&](int count, float noise) {
+            std::vector<float> w;
+            for (int i = 0; i < count; ++i)
+                for (int c = 0; c < d; ++c) w.push_back(v[static_cast<std::size_t>(c)] + noise * normal(rng));
+            return w;
+        };
+        const auto a = unit(around_v(300, 0.5f), 300, d);  // each has the crowd as its best matches
+        auto wb = around_v(1000, 1e-3f);
+        const auto fresh = random_weights(rng, {2000, d, 0.0, 0, 0, {}});
+        wb.insert(wb.end(), fresh.begin(), fresh.end());
+        const auto b = unit(wb, 3000, d);
+        const auto c = sim::top_candidates(a, b, options(8, 128, 256, 0, sim::ScreenPrecision::bfloat16));
+        CHECK_FALSE(c.bf16_screen);
+        REQUIRE(check_against_reference(a, b, c) == "");
+    }
 }

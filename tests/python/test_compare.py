@@ -163,6 +163,7 @@ def test_bfloat16_screen_gives_the_float32_screens_result_exactly():
     for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec"):
         np.testing.assert_array_equal(getattr(r16, field), getattr(r32, field), err_msg=field)
     assert r16.certified_gap == 0.0 and r32.certified_gap == 0.0
+    assert r16.stats["encoder"]["screen"] == "bfloat16" and r32.stats["encoder"]["screen"] == "float32"
 
 
 def brute_force_only_in_base(shared_with, n):
@@ -254,6 +255,8 @@ def test_torch_device_products_give_the_cpu_result_exactly(method):
         TorchGemm.__call__ = real_call
     on_core = sm.compare(a, b, **kw)
     assert calls, "the torch GEMM was never called"
+    if method == "sparse":
+        assert on_device.stats["encoder"]["screen"] == "caller"
     for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec"):
         got, want = getattr(on_device, field), getattr(on_core, field)
         if method == "sparse" or field.endswith("partner"):

@@ -49,6 +49,9 @@ struct LatentMatching {
     double total_cos = 0.0;       // sum over matched pairs
     double certified_gap = 0.0;   // optimum - total_cos <= this (0: proven optimal)
     bool used_sparse = false;
+    // The sparse path's screening arithmetic: "bfloat16", "float32", or
+    // "caller" (CandidateOptions::gemm, e.g. a GPU); "" for the dense path.
+    std::string screen;
     std::int64_t certificate_rounds = 0, candidate_pairs = 0, recomputed_rows = 0;
 };
 
@@ -106,14 +109,16 @@ inline LatentMatching match_dense(const similarity::UnitRows& a, const similarit
 inline LatentMatching match_sparse(const similarity::UnitRows& rows, const similarity::UnitRows& cols,
                                    const MatchOptions& options) {
     const similarity::CandidateLists lists = similarity::top_candidates(rows, cols, options.candidates);
-    const bool bf16 = !options.candidates.gemm && similarity::screens_in_bf16(options.candidates.screen);
-    const CosineSource source(rows, cols, lists, bf16, options.threads, options.candidates.gemm);
+    // The certificate recomputes rows in the arithmetic the screen settled on
+    // (it steps back to float32 where similarities are too crowded).
+    const CosineSource source(rows, cols, lists, lists.bf16_screen, options.threads, options.candidates.gemm);
     lap::CandidateSolution s = lap::solve_on_candidates(source, source.initial_candidates(), [](std::int32_t i) {
         return "latent " + std::to_string(i);
     });
 
     LatentMatching out;
     out.used_sparse = true;
+    out.screen = options.candidates.gemm ? "caller" : lists.bf16_screen ? "bfloat16" : "float32";
     out.certificate_rounds = s.rounds;
     out.recomputed_rows = source.recomputed_rows();
     // Matched cosines are the candidate graph's values; u = c(i, x_i) - v.

@@ -44,6 +44,7 @@
 #include "saematch/similarity/list_ranking.hpp"
 #include "saematch/similarity/parallel.hpp"
 #include "saematch/similarity/rows.hpp"
+#include "saematch/similarity/screened_rows.hpp"
 #include "saematch/similarity/tile_buffer.hpp"
 #include "saematch/similarity/tile_scan.hpp"
 #include "saematch/similarity/unit_rows.hpp"
@@ -116,6 +117,8 @@ struct CandidateLists {
     std::vector<std::int32_t> col_index;  // cols x k
     // Lines whose pools overflowed with near-ties and were recomputed whole.
     std::int64_t recomputed_rows = 0, recomputed_cols = 0;
+    // Whether the tiles were screened in bfloat16 (else float32).
+    bool bf16_screen = false;
 
     // Row i's (column j's) list: k entries, best first.
     std::span<const float> row_values(std::ptrdiff_t i) const {
@@ -189,12 +192,8 @@ public:
     }
 
     void run() {
-        margin_ = bf16_ ? 2.0 * bf16_gemm_error_bound(rounding_error(a_), rounding_error(b_), d_) : exact_margin_;
-        if (bf16_) {  // the wider margin keeps more near-ties per line
-            for (ListSide* side : {&rows_, &cols_})
-                side->capacity = static_cast<std::int32_t>(std::min<std::int64_t>(
-                    4 * std::int64_t{side->k_live} + 16, side->other->rows.rows() - side->other->dead_count));
-        }
+        if (bf16_) size_bf16_pools();
+        margin_ = bf16_ ? bf16_margin_ : exact_margin_;
         row_pools_.reset(n_, rows_.k_live, rows_.capacity, margin_);
         col_kept_.resize(static_cast<std::size_t>(m_ * std::max(cols_.capacity, 1)));
         col_kept_size_.assign(static_cast<std::size_t>(m_), 0);
@@ -221,6 +220,7 @@ public:
         recompute_lines(rows_, overflowed_rows_, exact_margin_, buffer, workers_, scratch_);
         finish_columns();
         recompute_lines(cols_, overflowed_cols_, exact_margin_, buffer, workers_, scratch_);
+        out_.bf16_screen = bf16_;
         out_.recomputed_rows = static_cast<std::int64_t>(overflowed_rows_.size());
         out_.recomputed_cols = static_cast<std::int64_t>(overflowed_cols_.size());
         report(1.0);
@@ -237,6 +237,55 @@ private:
         out.col_value.assign(static_cast<std::size_t>(m * k), -std::numeric_limits<float>::infinity());
         out.col_index.assign(static_cast<std::size_t>(m * k), -1);
         return ListSide(a, b, k, out.row_value.data(), out.row_index.data());
+    }
+
+    // The bfloat16 screen's margin is some 80 times the float32 one, and how
+    // many entries of a line lie within it of the k-th best depends on how
+    // crowded the similarities are there: about 70 at k = 32 for random
+    // unit vectors at d = 768, but some 150 at d = 4096, where cosines
+    // spread five times less. Pools too small for that overflow, and an
+    // overflowed line is recomputed whole, which at d = 4096 cost more than
+    // the screen saved. So a sample of lines is computed whole first, and
+    // the pools are sized from their crowding; where even the largest
+    // sensible pools would not do, the pass screens in float32 instead.
+    void size_bf16_pools() {
+        bf16_margin_ = 2.0 * bf16_gemm_error_bound(rounding_error(a_), rounding_error(b_), d_);
+        for (ListSide* side : {&rows_, &cols_}) {
+            const std::int64_t live = side->other->rows.rows() - side->other->dead_count;
+            const std::int64_t band = sampled_band(*side, bf16_margin_);
+            const std::int64_t wanted = std::max<std::int64_t>(side->capacity, band + band / 2 + 16);
+            if (wanted > kMaxBf16Capacity && wanted < live) {
+                bf16_ = false;
+                return;
+            }
+            side->capacity = static_cast<std::int32_t>(std::min(wanted, live));
+        }
+    }
+
+    // The largest number of entries within `margin` of the k_live-th best
+    // over up to kBandSample live lines of `side`, spread evenly.
+    std::int64_t sampled_band(const ListSide& side, double margin) {
+        std::vector<std::int32_t> sample;
+        const std::int64_t lines = side.self->rows.rows();
+        const std::int64_t step = std::max<std::int64_t>(1, lines / kBandSample);
+        for (std::int64_t i = 0; i < lines && static_cast<std::int64_t>(sample.size()) < kBandSample; i += step)
+            if (!side.self->dead[static_cast<std::size_t>(i)]) sample.push_back(static_cast<std::int32_t>(i));
+        const std::int64_t m = side.other->rows.rows();
+        if (sample.empty() || side.k_live < 1 || m == 0) return 0;
+        std::vector<float> values(sample.size() * static_cast<std::size_t>(m));
+        ScreenedRows(*side.self, *side.other, /*bf16=*/true, threads_).compute(sample, values.data());
+        std::int64_t widest = 0;
+        std::vector<float> live;
+        for (std::size_t r = 0; r < sample.size(); ++r) {
+            live.clear();
+            for (std::int64_t j = 0; j < m; ++j)
+                if (!side.other->dead[static_cast<std::size_t>(j)]) live.push_back(values[r * m + static_cast<std::size_t>(j)]);
+            const auto kth = live.begin() + (side.k_live - 1);
+            std::nth_element(live.begin(), kth, live.end(), std::greater<float>());
+            const float t = detail::float_at_most(static_cast<double>(*kth) - margin);
+            widest = std::max<std::int64_t>(widest, std::count_if(live.begin(), live.end(), [t](float v) { return v >= t; }));
+        }
+        return widest;
     }
 
     // The rounding error of one side's bfloat16 copy, rows split between
@@ -434,7 +483,10 @@ private:
     const std::ptrdiff_t n_, m_, d_;
     const std::int32_t k_;
     const int threads_;
-    const bool bf16_;            // screen tiles with bf16_gemm.hpp
+    static constexpr std::int64_t kBandSample = 64;
+    static constexpr std::int64_t kMaxBf16Capacity = 1024;  // entries per pool (8 KiB)
+    bool bf16_;                  // screen tiles with bf16_gemm.hpp
+    double bf16_margin_ = 0.0;   // twice the bfloat16 screen's error bound
     const double exact_margin_;  // twice the float32 GEMM's error bound
     double margin_ = 0.0;        // twice the screening GEMM's error bound
     const std::ptrdiff_t block_rows_, block_cols_;
