@@ -69,7 +69,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-D = 768
+D = 768  # default input width; --d changes it
 RTOL = 1e-5
 DEFAULT_SIZES = [8192, 32768]
 QUICK_SIZES = [2048]
@@ -135,7 +135,7 @@ def child_floor(pair, args, out: Path) -> dict:
         "fraction_of_rows_timed": rows_done / n,
         "extrapolated": rows_done < n,
         "block_rows": rows,
-        "gflops": 2 * 2 * rows_done * m * D / timing.best / 1e9,
+        "gflops": 2 * 2 * rows_done * m * args.d / timing.best / 1e9,
         "cores": cpu / max(sum(timing.times), 1e-12),
         "call_peak_mb": mem.peak_mb,
         "call_extra_mb": mem.delta_mb,
@@ -145,7 +145,7 @@ def child_floor(pair, args, out: Path) -> dict:
 def child_saematch(pair, args, out: Path) -> dict:
     import saematch as sm
 
-    tiny = sae_pair(64, D, seed=1)
+    tiny = sae_pair(64, args.d, seed=1)
     kw = dict(progress=False, threads=args.threads, screen=args.screen)
     sm.compare(tiny.a, tiny.b, **kw)  # load the module, start OpenMP threads
     del tiny
@@ -221,7 +221,7 @@ CHILDREN = {"floor": child_floor, "saematch": child_saematch, "authors": child_a
 def child_main(args) -> int:
     out = Path(args.child_dir)
     load0 = os.getloadavg()[0]
-    pair = sae_pair(args.n, D, args.seed)
+    pair = sae_pair(args.n, args.d, args.seed)
     info = {"checksum": pair_checksum(pair), "load1_start": round(load0, 2), "input_mb": pair.nbytes / 2**20}
     info["generation_peak_mb"] = vm_hwm_mb()  # before PeakRSS resets the high-water mark
     try:
@@ -240,10 +240,10 @@ def child_main(args) -> int:
 # --------------------------------------------------------------------------- parent
 
 
-def authors_memory_mb(n: int) -> float:
+def authors_memory_mb(n: int, d: int = D) -> float:
     """What the authors' child needs at its peak: the float64 n x n matrix, the
     inputs and their normalised copies, one float32 block, and the interpreter."""
-    return (n * n * 8 + 6 * n * D * 4 + 2048 * n * 4) / 2**20 + 300
+    return (n * n * 8 + 6 * n * d * 4 + 2048 * n * 4) / 2**20 + 300
 
 
 def run_child(name: str, n: int, args, workdir: Path) -> dict:
@@ -253,10 +253,10 @@ def run_child(name: str, n: int, args, workdir: Path) -> dict:
            "--floor-fraction", str(args.floor_fraction_for(n))]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
-    cmd += ["--screen", args.screen]
+    cmd += ["--screen", args.screen, "--d", str(args.d)]
     eprint(f"[n={n}] {LABELS[name]} ...")
     if name == "authors":
-        need, avail = authors_memory_mb(n), mem_available_mb()
+        need, avail = authors_memory_mb(n, args.d), mem_available_mb()
         if avail is not None and need > 0.92 * avail:
             return {"skipped": f"not run: needs ~{need / GIB:.1f} GiB, {avail / GIB:.1f} GiB available"}
     timeout = args.authors_timeout if name == "authors" else None
@@ -341,8 +341,8 @@ def verify(n: int, pair, res: dict, workdir: Path) -> dict:
 
 
 def run_size(n: int, args, contenders) -> dict:
-    eprint(f"[n={n}] generating the pair (float32, n={n}, d={D}, seed={args.seed})")
-    pair = sae_pair(n, D, args.seed)
+    eprint(f"[n={n}] generating the pair (float32, n={n}, d={args.d}, seed={args.seed})")
+    pair = sae_pair(n, args.d, args.seed)
     checksum = pair_checksum(pair)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench_compare_{n}_"))
     res = {}
@@ -355,7 +355,7 @@ def run_size(n: int, args, contenders) -> dict:
         checks = verify(n, pair, res, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"n": n, "d": D, "seed": args.seed, "checksum": checksum, "contenders": res, "verify": checks,
+    return {"n": n, "d": args.d, "seed": args.seed, "checksum": checksum, "contenders": res, "verify": checks,
             "ratios": ratios(res)}
 
 
@@ -554,6 +554,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None,
                    help="best of R for saematch and the floor (default 3 for n <= 8192, else 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--d", type=int, default=D, help=f"input width of the SAEs (default {D}; Llama-3.1-8B: 4096)")
     p.add_argument("--threads", type=int, default=None, help="saematch's threads (default: all)")
     p.add_argument("--screen", choices=("auto", "float32", "bfloat16"), default="auto",
                    help="saematch's screening arithmetic (default auto: bfloat16 where the CPU has AVX512-BF16)")
@@ -622,7 +623,7 @@ def main(argv=None):
     env = environment_env_vars()
     if env:
         print("env: " + " ".join(f"{k}={v}" for k, v in env.items()))
-    print(f"pair: n latents x d={D}, float32, seed {args.seed}; B = shuffled noisy copies of 60% of A's latents "
+    print(f"pair: n latents x d={args.d}, float32, seed {args.seed}; B = shuffled noisy copies of 60% of A's latents "
           "(cos 0.6-0.95, encoder and decoder independently) + fresh latents; sizes " + ", ".join(map(str, sizes)))
     print(f"contenders: {', '.join(LABELS[c] for c in contenders)}; authors' timeout {args.authors_timeout:g} s")
 
