@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --bench
-python3 -m pip install -q .
+python3 -m pip install -q --no-build-isolation .
 python3 benchmarks/bench_lap.py "$@"

@@ -19,5 +19,5 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/sanitize --output-on-failure -j "$jobs" -E '^install\.'
 
 echo "== Python tests"
-python3 -m pip install -q .
+python3 -m pip install -q --no-build-isolation .
 python3 -m pytest -q tests/python

@@ -6,11 +6,13 @@ seeds share? Exact matching of SAE latents, fast.
     >>> report.shared_fraction, report.summary()
     >>> many = sm.compare_many(saes)                             # N seeds
     >>> row_ind, col_ind = sm.linear_sum_assignment(cost)       # SciPy drop-in
+    >>> saes = sm.train(sm.SAEConfig(d_in=768, num_latents=16384), acts, seeds=[0, 1, 2])
 """
 
 from saematch import plot
 from saematch.compare import ManyReport, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
+from saematch.training import SAE, SAEConfig, train
 
 __all__ = [
     "compare",
@@ -22,5 +24,8 @@ __all__ = [
     "solve_assignment",
     "AssignmentResult",
     "plot",
+    "SAEConfig",
+    "SAE",
+    "train",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""saematch.train and its SAE objects: recovery of a known dictionary,
+bitwise reproducibility, the same result from a tensor and from an iterable of
+its batches, encode/decode against a plain-torch reference, and errors that
+name what is wrong."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import saematch as sm
+
+torch = pytest.importorskip("torch", reason="training needs torch")
+
+
+def superposition(features=40, d=20, active=3, count=20000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    dictionary = torch.randn(features, d, generator=g)
+    dictionary /= dictionary.norm(dim=1, keepdim=True)
+    which = torch.rand(count, features, generator=g).argsort(dim=1)[:, :active]
+    weight = torch.rand(count, active, generator=g) + 0.5
+    codes = torch.zeros(count, features).scatter_(1, which, weight)
+    return dictionary, codes @ dictionary
+
+
+def recovered(dictionary, sae, threshold=0.9):
+    dec = sae.decoder / sae.decoder.norm(dim=1, keepdim=True)
+    return float(((dictionary @ dec.T).max(dim=1).values > threshold).float().mean())
+
+
+def test_two_seeds_recover_the_dictionary_and_compare_as_saes():
+    dictionary, acts = superposition()
+    cfg = sm.SAEConfig(d_in=20, num_latents=80, k=3)
+    saes = sm.train(cfg, acts, seeds=[0, 1], tokens=3 * len(acts), batch_size=256, lr=4e-3,
+                    lr_warmup_steps=20, progress=False)
+    assert [s.seed for s in saes] == [0, 1]
+    for s in saes:
+        assert recovered(dictionary, s) >= 0.95
+        fvu = float(((s.forward(acts) - acts) ** 2).sum() / ((acts - acts.mean(0)) ** 2).sum())
+        assert fvu < 0.15 < 0.5 < s.history["fvu"][0]  # 0.10 when written
+        assert s.history["fvu"].shape == s.history["l0"].shape == (3 * -(-len(acts) // 256),)  # 3 passes, short last batches
+        assert int(s.firing_counts.sum()) > 0
+    report = sm.compare(saes[0], saes[1], progress=False)
+    # Both recovered the same dictionary, so most latents that fire are shared.
+    assert report.enc_cos.shape == (80,)
+    assert report.shared_fraction > 0.3
+
+
+def test_training_is_bitwise_reproducible_and_seeds_differ():
+    _, acts = superposition(count=3000, seed=1)
+    cfg = sm.SAEConfig(d_in=20, num_latents=32, k=2)
+    run = lambda: sm.train(cfg, acts, seeds=[3, 4], batch_size=100, progress=False)  # noqa: E731
+    a, b = run(), run()
+    for x, y in zip(a, b):
+        assert torch.equal(x.W_enc, y.W_enc) and torch.equal(x.W_dec, y.W_dec) and torch.equal(x.b_dec, y.b_dec)
+        np.testing.assert_array_equal(x.history["fvu"], y.history["fvu"])
+    assert not torch.allclose(a[0].W_dec, a[1].W_dec)
+
+
+def test_an_iterable_of_batches_trains_exactly_like_the_tensor():
+    _, acts = superposition(count=1000, seed=2)
+    cfg = sm.SAEConfig(d_in=20, num_latents=32, k=2)
+    whole = sm.train(cfg, acts, seeds=[0], batch_size=100, progress=False)[0]
+    pieces = sm.train(cfg, (acts[i : i + 100] for i in range(0, 1000, 100)), seeds=[0], batch_size=100,
+                      progress=False)[0]
+    assert torch.equal(whole.W_dec, pieces.W_dec)
+    # numpy input reads the same
+    as_numpy = sm.train(cfg, acts.numpy(), seeds=[0], batch_size=100, progress=False)[0]
+    assert torch.equal(whole.W_enc, as_numpy.W_enc)
+
+
+def test_encode_decode_match_a_plain_torch_topk():
+    _, acts = superposition(count=600, seed=3)
+    sae = sm.train(sm.SAEConfig(d_in=20, num_latents=48, k=4), acts, seeds=[7], batch_size=200, progress=False)[0]
+    x = acts[:50]
+    values, indices = sae.encode(x)
+    pre = torch.relu((x - sae.b_dec) @ sae.W_enc.T + sae.b_enc)
+    ref_values, ref_indices = pre.topk(4, dim=1)
+    torch.testing.assert_close(values.sort(dim=1, descending=True).values, ref_values)
+    dense = torch.zeros_like(pre).scatter_(1, ref_indices, ref_values)
+    torch.testing.assert_close(sae.forward(x), dense @ sae.W_dec + sae.b_dec, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sae.decoder.norm(dim=1), torch.ones(48), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input_is_reported_with_its_position():
+    cfg = sm.SAEConfig(d_in=8, num_latents=16, k=2)
+    data = torch.randn(300, 8)
+    data[150, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"rows 100\.\.199 of the data: .*token 50, dimension 5"):
+        sm.train(cfg, data, batch_size=100, progress=False)
+    with pytest.raises(ValueError, match=r"data must be \(tokens, 8\)"):
+        sm.train(cfg, torch.randn(10, 9), progress=False)
+    with pytest.raises(ValueError, match="batch 1 of the data"):
+        sm.train(cfg, [torch.randn(10, 8), torch.randn(10, 7)], progress=False)
+    with pytest.raises(ValueError, match="seeds must differ"):
+        sm.train(cfg, torch.randn(10, 8), seeds=[1, 1], progress=False)
+    with pytest.raises(ValueError, match="k = 20 exceeds num_latents"):
+        sm.SAEConfig(d_in=8, num_latents=16, k=20)
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        sm.SAEConfig(d_in=8, num_latents=16, architecture="gated")
+    with pytest.raises(ValueError, match=r"expected activations of shape \(tokens, 8\)"):
+        sm.train(cfg, torch.randn(10, 8), progress=False)[0].encode(torch.randn(3, 5))
+
+
+def test_importing_saematch_does_not_load_torch():
+    code = "import sys, saematch; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_training_learns_and_matches_the_cpu_closely():
+    dictionary, acts = superposition(count=8000, seed=4)
+    cfg = sm.SAEConfig(d_in=20, num_latents=80, k=3)
+    kw = dict(seeds=[0], batch_size=256, lr=4e-3, lr_warmup_steps=20, progress=False)
+    gpu = sm.train(cfg, acts, device="cuda", **kw)[0]
+    cpu = sm.train(cfg, acts, **kw)[0]
+    assert gpu.W_dec.device.type == "cuda"
+    assert recovered(dictionary, gpu) >= 0.9
+    assert abs(gpu.history["fvu"][-1] - cpu.history["fvu"][-1]) < 0.02
