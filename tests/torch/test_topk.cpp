@@ -96,7 +96,8 @@ TEST_CASE("the sparse TopK gradient equals autograd through a dense TopK", "[sae
     s.b_enc = torch::randn({40}) * 0.1;
     const auto x = torch::randn({25, 12}) + 0.5;
     const auto variance = sae::total_variance(x);
-    const auto g = sae::topk_gradients(s, x, s.pre_activations(x), variance);
+    const auto g = s.step_gradients(x, variance);
+    const auto codes = s.encode(x);
 
     // Dense reference: the same loss with the selection as a fixed 0/1 mask.
     auto W_enc = s.W_enc.clone().requires_grad_(true), b_enc = s.b_enc.clone().requires_grad_(true);
@@ -107,14 +108,16 @@ TEST_CASE("the sparse TopK gradient equals autograd through a dense TopK", "[sae
     const auto fvu = (recon - x).pow(2).sum() / variance;
     fvu.backward();
     CHECK(g.fvu.item<double>() == Approx(fvu.item<double>()).epsilon(1e-5));
-    CHECK(relative_error(g.W_enc, W_enc.grad()) < 1e-4);
-    CHECK(relative_error(g.b_enc, b_enc.grad()) < 1e-4);
-    CHECK(relative_error(g.W_dec, W_dec.grad()) < 1e-4);
-    CHECK(relative_error(g.b_dec, b_dec.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[0], W_enc.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[1], b_enc.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[2], W_dec.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[3], b_dec.grad()) < 1e-4);
     // Sparse: latents no token selected get no encoder or decoder gradient.
-    const auto touched = torch::zeros({40}, torch::kBool).index_fill_(0, g.codes.indices.flatten(), true);
-    CHECK(g.W_dec.index({~touched}).abs().max().item<double>() == 0.0);
-    CHECK(g.W_enc.index({~touched}).abs().max().item<double>() == 0.0);
+    const auto touched = torch::zeros({40}, torch::kBool).index_fill_(0, codes.indices.flatten(), true);
+    CHECK(g.grads[2].index({~touched}).abs().max().item<double>() == 0.0);
+    CHECK(g.grads[0].index({~touched}).abs().max().item<double>() == 0.0);
+    CHECK(g.fired.sum().item<std::int64_t>() == 25 * 5);  // every selected value is positive here
+    CHECK(g.l0 == Approx(5.0));
 }
 
 TEST_CASE("removing the parallel component leaves gradients orthogonal to the decoder rows", "[sae]") {

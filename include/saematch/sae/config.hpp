@@ -10,27 +10,50 @@
 namespace saematch::sae {
 
 enum class Architecture {
-    topk,  // sparsify's TopK: ReLU, then the k largest pre-activations per token
+    topk,       // sparsify's TopK: ReLU, then the k largest pre-activations per token
+    batchtopk,  // the k·batch largest over the whole batch; a threshold at inference
+    relu,       // ReLU with an L1 penalty weighted by decoder norms (SAELens "standard")
+    gated,      // gate and magnitude paths sharing the encoder (Rajamanoharan et al.)
+    jumprelu,   // a learned threshold per latent, straight-through L0 (SAELens)
 };
 
 inline const char* architecture_name(Architecture a) {
     switch (a) {
         case Architecture::topk: return "topk";
+        case Architecture::batchtopk: return "batchtopk";
+        case Architecture::relu: return "relu";
+        case Architecture::gated: return "gated";
+        case Architecture::jumprelu: return "jumprelu";
     }
     return "unknown";
 }
 
 inline Architecture parse_architecture(const std::string& name) {
-    if (name == "topk") return Architecture::topk;
-    throw std::invalid_argument("unknown SAE architecture '" + name + "'; known: topk");
+    for (auto a : {Architecture::topk, Architecture::batchtopk, Architecture::relu, Architecture::gated,
+                   Architecture::jumprelu})
+        if (name == architecture_name(a)) return a;
+    throw std::invalid_argument("unknown SAE architecture '" + name +
+                                "'; known: topk, batchtopk, relu, gated, jumprelu");
 }
 
 struct SaeConfig {
     Architecture architecture = Architecture::topk;
     std::int64_t d_in = 0;         // width of the activations
     std::int64_t num_latents = 0;  // the paper's SAEs: 32x d_in (Pythia), 32x (Llama)
-    // Active latents per token (topk). sparsify's default is 32.
+    // Active latents per token (topk; batchtopk on average). sparsify's
+    // default is 32.
     std::int64_t k = 32;
+    // Weight of the sparsity penalty: L1 of the activations times decoder
+    // norms (relu, gated), or the L0 (jumprelu). Scale-dependent: it
+    // multiplies a loss measured in the activations' squared units.
+    double sparsity_coefficient = 1.0;
+    // jumprelu: the initial threshold of every latent and the width of the
+    // straight-through estimator's window (SAELens's defaults).
+    double jumprelu_init_threshold = 0.001;
+    double jumprelu_bandwidth = 0.001;
+    // batchtopk: how fast the inference threshold follows each batch's
+    // smallest selected activation (an exponential moving average).
+    double batchtopk_threshold_momentum = 0.01;
 
     // Throws std::invalid_argument naming the field that is wrong.
     void validate() const {
@@ -41,6 +64,12 @@ struct SaeConfig {
         if (k < 1 || k > num_latents)
             throw std::invalid_argument("SaeConfig::k must be in [1, num_latents = " + std::to_string(num_latents) +
                                         "], got " + std::to_string(k));
+        if (!(sparsity_coefficient >= 0.0))
+            throw std::invalid_argument("SaeConfig::sparsity_coefficient must be >= 0");
+        if (!(jumprelu_init_threshold > 0.0) || !(jumprelu_bandwidth > 0.0))
+            throw std::invalid_argument("SaeConfig::jumprelu_init_threshold and jumprelu_bandwidth must be > 0");
+        if (!(batchtopk_threshold_momentum > 0.0 && batchtopk_threshold_momentum <= 1.0))
+            throw std::invalid_argument("SaeConfig::batchtopk_threshold_momentum must be in (0, 1]");
     }
 };
 

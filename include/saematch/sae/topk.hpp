@@ -9,10 +9,10 @@
 // device; rows are latents, so W_enc and W_dec are both (n, d) as in
 // sparsify's checkpoints (encoder.weight and W_dec).
 //
-// Its gradient is written out by hand (topk_gradients) rather than taken
-// from autograd: only the k active latents of each token get encoder and
-// decoder gradient (sparse_rows.hpp), and on the CPU the result is bitwise
-// reproducible.
+// Its gradient is written out by hand (sparse_topk_gradients) rather than
+// taken from autograd: only the active latents of each token get encoder
+// and decoder gradient (sparse_rows.hpp), and on the CPU the result is
+// bitwise reproducible. BatchTopK (batch_topk.hpp) shares it.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -23,17 +23,55 @@
 #include <stdexcept>
 #include <string>
 
+#include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/sparse_rows.hpp"
 
 namespace saematch::sae {
 
-// The k active latents of each token: values (ReLU'd pre-activations, >= 0)
-// and latent indices, both (batch, k), in no particular order.
+// The active latents of each token: values (ReLU'd pre-activations, >= 0)
+// and latent indices, both (tokens, width), in no particular order. TopK has
+// width k; BatchTopK pads each token's list with (index 0, value 0).
 struct TopKCodes {
     at::Tensor values;
     at::Tensor indices;
 };
+
+// (n) int64: on how many tokens each latent was active.
+inline at::Tensor firing(const TopKCodes& codes, std::int64_t n) {
+    const auto active = codes.values > 0;
+    const auto fired = codes.indices.masked_select(active);
+    return at::zeros({n}, codes.indices.options()).index_add_(0, fired, at::ones_like(fired));
+}
+
+// The FVU of batch x reconstructed from `codes` by decoder (W_dec, b_dec),
+// and its gradient for every TopK-style parameter: grads = {W_enc, b_enc,
+// W_dec, b_dec}, the encoder input being x − b_dec. Only active latents'
+// rows get gradient.
+inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
+                                        const at::Tensor& x, const TopKCodes& codes, const at::Tensor& variance) {
+    const auto& [values, indices] = codes;
+    const std::int64_t n = W_enc.size(0);
+    const auto error = gather_weighted_sum(W_dec, indices, values) + b_dec - x;
+    StepResult r;
+    r.fvu = error.pow(2).sum() / variance;
+    r.loss = r.fvu;
+    const auto grad_out = error * (2.0 / variance);  // d FVU / d x̂, (tokens, d)
+
+    auto g_W_dec = scatter_weighted_rows(indices, values, grad_out, n);
+    auto g_b_dec = grad_out.sum(0);
+    // Through the ReLU: selected values are >= 0, and zero ones pass nothing.
+    const auto active = (values > 0).to(values.scalar_type());
+    const auto grad_pre = gathered_dots(W_dec, indices, grad_out) * active;
+    auto g_b_enc = at::zeros({n}, x.options()).index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
+    // W_enc's input is x − b_dec: Σ grad_pre ⊗ x, minus b_enc's gradient ⊗ b_dec.
+    auto g_W_enc = scatter_weighted_rows(indices, grad_pre, x, n) - at::outer(g_b_enc, b_dec);
+    g_b_dec -= gather_weighted_sum(W_enc, indices, grad_pre).sum(0);
+    r.grads = {g_W_enc, g_b_enc, g_W_dec, g_b_dec};
+    r.fired = firing(codes, n);
+    r.l0 = active.sum().item<double>() / static_cast<double>(x.size(0));
+    return r;
+}
 
 struct TopKSae {
     SaeConfig config;
@@ -42,31 +80,44 @@ struct TopKSae {
     at::Tensor W_dec;  // (n, d), unit rows
     at::Tensor b_dec;  // (d)
 
-    // sparsify's initialisation, from a CPU generator seeded with `seed`
-    // (so a seed gives the same SAE on every device): W_enc uniform in
-    // ±1/sqrt(d) (PyTorch's Linear default), b_enc = 0, W_dec = W_enc with
-    // unit rows, b_dec = 0 (the trainer sets it to the first batch's mean).
+    // sparsify's checkpoint names.
+    static std::vector<std::string> parameter_names() { return {"encoder.weight", "encoder.bias", "W_dec", "b_dec"}; }
+
+    // sparsify's initialisation, from a CPU generator seeded with `seed`:
+    // W_enc as PyTorch's Linear, b_enc = 0, W_dec = W_enc with unit rows,
+    // b_dec = 0 (the trainer sets it to the first batch's mean).
     static TopKSae initialised(const SaeConfig& config, std::uint64_t seed, at::Device device = at::kCPU) {
         config.validate();
-        if (config.architecture != Architecture::topk)
+        if (config.architecture != Architecture::topk && config.architecture != Architecture::batchtopk)
             throw std::invalid_argument("TopKSae needs architecture topk, got " +
                                         std::string(architecture_name(config.architecture)));
-        const auto cpu = at::TensorOptions().dtype(at::kFloat);
         at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-        const double bound = 1.0 / std::sqrt(static_cast<double>(config.d_in));
+        const auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
         TopKSae s;
         s.config = config;
-        s.W_enc = at::empty({config.num_latents, config.d_in}, cpu).uniform_(-bound, bound, gen).to(device);
-        s.b_enc = at::zeros({config.num_latents}, cpu).to(device);
+        s.W_enc = linear_init(config.num_latents, config.d_in, gen).to(device);
+        s.b_enc = at::zeros({config.num_latents}, f32);
         s.W_dec = s.W_enc.clone();
         s.normalize_decoder();
-        s.b_dec = at::zeros({config.d_in}, cpu).to(device);
+        s.b_dec = at::zeros({config.d_in}, f32);
         return s;
     }
 
-    // Pre-activations after ReLU, (batch, n): the dense part of the forward.
+    std::vector<at::Tensor> parameters() const { return {W_enc, b_enc, W_dec, b_dec}; }
+
+    static TopKSae from_parameters(const SaeConfig& config, std::vector<at::Tensor> p) {
+        TopKSae s;
+        s.config = config;
+        s.W_enc = p.at(0);
+        s.b_enc = p.at(1);
+        s.W_dec = p.at(2);
+        s.b_dec = p.at(3);
+        return s;
+    }
+
+    // Pre-activations after ReLU, (tokens, n): the dense part of the forward.
     at::Tensor pre_activations(const at::Tensor& x) const {
-        check_input(x);
+        check_batch(config, x);
         return at::relu(at::addmm(b_enc, x - b_dec, W_enc.t()));
     }
 
@@ -83,63 +134,21 @@ struct TopKSae {
 
     at::Tensor forward(const at::Tensor& x) const { return decode(encode(x)); }
 
-    // Scales every decoder row to unit norm (zero rows stay zero).
-    void normalize_decoder() {
-        const auto norms = W_dec.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(1e-30);
-        W_dec.div_(norms);
+    // The trainer computes every seed's pre-activations in one GEMM and
+    // hands each seed its slice.
+    StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance) const {
+        return sparse_topk_gradients(W_enc, W_dec, b_dec, x, select(pre), variance);
     }
 
-    void check_input(const at::Tensor& x) const {
-        if (x.dim() != 2 || x.size(1) != config.d_in)
-            throw std::invalid_argument("TopK SAE with d_in = " + std::to_string(config.d_in) +
-                                        " needs input of shape (batch, " + std::to_string(config.d_in) + "), got " +
-                                        std::to_string(x.dim()) + "-D with last size " +
-                                        std::to_string(x.dim() ? x.size(-1) : 0));
-        if (x.scalar_type() != at::kFloat)
-            throw std::invalid_argument("TopK SAE input must be float32");
+    StepResult step_gradients(const at::Tensor& x, const at::Tensor& variance) const {
+        return gradients_from_pre(x, pre_activations(x), variance);
     }
+
+    void before_update(StepResult& r) { remove_parallel_component(W_dec, r.grads[2]); }
+    void after_update() { normalize_decoder(); }
+    void normalize_decoder() { normalize_rows(W_dec); }
 };
 
-// The FVU's denominator: the batch's total variance Σ‖x − mean(x)‖².
-inline at::Tensor total_variance(const at::Tensor& x) { return (x - x.mean(0)).pow(2).sum(); }
-
-struct TopKGradients {
-    at::Tensor W_enc, b_enc, W_dec, b_dec;
-    at::Tensor fvu;  // the loss (scalar)
-    TopKCodes codes;
-};
-
-// The FVU of batch x and its gradient with respect to every parameter, given
-// the batch's pre-activations (from pre_activations, or a slice of the
-// trainer's one GEMM for all seeds) and total variance. Only the active
-// latents' rows get gradient.
-inline TopKGradients topk_gradients(const TopKSae& s, const at::Tensor& x, const at::Tensor& pre,
-                                    const at::Tensor& variance) {
-    TopKGradients g;
-    g.codes = s.select(pre);
-    const auto& [values, indices] = g.codes;
-    const std::int64_t n = s.config.num_latents;
-    const auto error = gather_weighted_sum(s.W_dec, indices, values) + s.b_dec - x;
-    g.fvu = error.pow(2).sum() / variance;
-    const auto grad_out = error * (2.0 / variance);  // d FVU / d x̂, (batch, d)
-
-    g.W_dec = scatter_weighted_rows(indices, values, grad_out, n);
-    g.b_dec = grad_out.sum(0);
-    // Through the ReLU: the selected values are >= 0, and zero ones pass no gradient.
-    const auto grad_pre = gathered_dots(s.W_dec, indices, grad_out) * (values > 0).to(values.scalar_type());
-    g.b_enc = at::zeros({n}, pre.options()).index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
-    // W_enc's input is x − b_dec: Σ grad_pre ⊗ x, minus b_enc's gradient ⊗ b_dec.
-    g.W_enc = scatter_weighted_rows(indices, grad_pre, x, n) - at::outer(g.b_enc, s.b_dec);
-    g.b_dec -= gather_weighted_sum(s.W_enc, indices, grad_pre).sum(0);
-    return g;
-}
-
-// Removes from each decoder row's gradient its component along the row, so
-// that a step keeps the (unit) row length to first order; sparsify does this
-// before every optimiser step.
-inline void remove_parallel_component(const at::Tensor& W_dec, at::Tensor& grad) {
-    const auto along = (grad * W_dec).sum(1, /*keepdim=*/true);
-    grad.sub_(along * W_dec);
-}
+static_assert(TrainableSae<TopKSae>);
 
 }  // namespace saematch::sae

@@ -1,22 +1,23 @@
-// Trains N TopK SAEs that differ only in their seed on the same batches in
-// the same order: the paper's protocol, as one pass.
+// Trains N SAEs of one architecture that differ only in their seed on the
+// same batches in the same order: the paper's protocol, as one pass.
 //
-// The seeds' parameters are stacked ([N, n, d] and so on), so the encoder
-// products of all seeds are one GEMM: with z = x − b_dec,
+// The seeds' parameters are stacked ([N, n, d] and so on) and each seed's
+// SAE is made of views of its slices, so Adam updates all seeds in one go.
+// For TopK and BatchTopK the encoder products of all seeds are one GEMM:
+// with z = x − b_dec,
 //     W_enc z + b_enc = x W_encᵀ + (b_enc − W_enc b_dec),
 // so x · [W_enc¹; …; W_encᴺ]ᵀ plus a per-seed bias gives every seed's
-// pre-activations, and the batch is read once. Gradients are the sparse ones
-// of topk.hpp; Adam updates the stacked tensors in one go.
+// pre-activations, and the batch is read once.
 //
 // Defaults follow sparsify: Adam, learning rate 2e-4 / sqrt(n / 2^14) with a
-// linear warm-up, decoder rows renormalised after each step and their
-// gradients' parallel component removed before it, b_dec started at the
-// first batch's mean; a latent counts as dead after 10M tokens without
-// firing. On the CPU two runs with the same seeds give bitwise-equal weights.
+// linear warm-up, b_dec started at the first batch's mean; a latent counts
+// as dead after 10M tokens without firing. On the CPU two runs with the same
+// seeds give bitwise-equal weights.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -24,8 +25,10 @@
 #include <string>
 #include <vector>
 
+#include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/topk.hpp"
+#include "saematch/train/adam.hpp"
 
 namespace saematch::train {
 
@@ -51,57 +54,36 @@ inline double default_learning_rate(std::int64_t num_latents) {
     return 2e-4 / std::sqrt(static_cast<double>(num_latents) / 16384.0);
 }
 
-class TopKTrainer {
+// An architecture whose pre-activations are ReLU(W_enc (x − b_dec) + b_enc)
+// with W_enc, b_enc and b_dec its parameters 0, 1 and 3, and which can take
+// them from the trainer's one GEMM for all seeds.
+template <class S>
+concept SharedEncoderGemm = requires(const S& s, const at::Tensor& x) {
+    { s.gradients_from_pre(x, x, x) } -> std::same_as<sae::StepResult>;
+};
+
+template <sae::TrainableSae Sae>
+class Trainer {
 public:
-    TopKTrainer(const sae::SaeConfig& config, TrainOptions options)
-        : config_(config), options_(std::move(options)) {
-        config_.validate();
-        if (options_.seeds.empty()) throw std::invalid_argument("TrainOptions::seeds must name at least one seed");
-        if (options_.batch_size < 1)
-            throw std::invalid_argument("TrainOptions::batch_size must be at least 1, got " +
-                                        std::to_string(options_.batch_size));
-        if (options_.lr < 0.0) throw std::invalid_argument("TrainOptions::lr must be >= 0 (0: the default)");
-        if (options_.lr == 0.0) options_.lr = default_learning_rate(config_.num_latents);
-        const std::int64_t seeds = static_cast<std::int64_t>(options_.seeds.size());
-        const std::int64_t n = config_.num_latents, d = config_.d_in;
-        const auto f32 = at::TensorOptions().dtype(at::kFloat).device(options_.device);
-        W_enc_ = at::empty({seeds, n, d}, f32);
-        b_enc_ = at::empty({seeds, n}, f32);
-        W_dec_ = at::empty({seeds, n, d}, f32);
-        b_dec_ = at::empty({seeds, d}, f32);
-        for (std::int64_t s = 0; s < seeds; ++s) {
-            const auto one = sae::TopKSae::initialised(config_, options_.seeds[static_cast<std::size_t>(s)],
-                                                      options_.device);
-            W_enc_[s].copy_(one.W_enc);
-            b_enc_[s].copy_(one.b_enc);
-            W_dec_[s].copy_(one.W_dec);
-            b_dec_[s].copy_(one.b_dec);
-        }
-        for (const at::Tensor* p : {&W_enc_, &b_enc_, &W_dec_, &b_dec_}) {
-            first_moment_.push_back(at::zeros_like(*p));
-            second_moment_.push_back(at::zeros_like(*p));
-        }
-        const auto counts = at::TensorOptions().dtype(at::kLong).device(options_.device);
-        firing_counts_ = at::zeros({seeds, n}, counts);
-        tokens_since_fired_ = at::zeros({seeds, n}, counts);
-        history_.resize(static_cast<std::size_t>(seeds));
-    }
+    Trainer(const sae::SaeConfig& config, TrainOptions options)
+        : config_(config), options_(std::move(options)), adam_(init_parameters(), adam_options()) {}
+
+    Trainer(const Trainer&) = delete;  // seeds' SAEs are views of its tensors
+    Trainer& operator=(const Trainer&) = delete;
+    Trainer(Trainer&&) = default;
 
     std::int64_t seeds() const { return static_cast<std::int64_t>(options_.seeds.size()); }
     std::int64_t steps() const { return step_; }
     std::int64_t tokens() const { return tokens_; }
     const TrainOptions& options() const { return options_; }
+    const sae::SaeConfig& config() const { return config_; }
 
     // Seed s's SAE; its tensors are views of the trainer's, so it follows
     // training (clone them to keep a snapshot).
-    sae::TopKSae sae(std::int64_t s) const {
-        sae::TopKSae out;
-        out.config = config_;
-        out.W_enc = W_enc_[s];
-        out.b_enc = b_enc_[s];
-        out.W_dec = W_dec_[s];
-        out.b_dec = b_dec_[s];
-        return out;
+    Sae sae(std::int64_t s) const {
+        std::vector<at::Tensor> views;
+        for (const auto& p : stacked_) views.push_back(p[s]);
+        return Sae::from_parameters(config_, std::move(views));
     }
 
     // How often each latent fired so far, (seeds, n) int64.
@@ -109,51 +91,51 @@ public:
     // Per seed, one entry per step.
     const std::vector<std::vector<StepStats>>& history() const { return history_; }
 
-    // One optimiser step of every seed on the batch x (batch, d); returns the
-    // seeds' stats for it.
+    // One optimiser step of every seed on the batch x (tokens, d); returns
+    // the seeds' stats for it.
     std::vector<StepStats> step(const at::Tensor& batch) {
         const at::Tensor x = batch.to(options_.device, at::kFloat).contiguous();
-        if (x.dim() != 2 || x.size(1) != config_.d_in)
-            throw std::invalid_argument("a batch must be (tokens, " + std::to_string(config_.d_in) + "), got " +
-                                        std::to_string(x.dim()) + "-D with last size " +
-                                        std::to_string(x.dim() ? x.size(-1) : 0));
-        if (x.size(0) < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
-        if (!at::isfinite(x).all().item<bool>()) {
-            const auto bad = at::nonzero(~at::isfinite(x))[0];
-            throw std::invalid_argument("batch has a non-finite value at token " +
-                                        std::to_string(bad[0].item<std::int64_t>()) + ", dimension " +
-                                        std::to_string(bad[1].item<std::int64_t>()));
-        }
+        check_batch(x);
         const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
-        if (step_ == 0) b_dec_.copy_(x.mean(0).expand({seeds, d}));
-
-        // Every seed's pre-activations from one GEMM.
-        const auto bias = b_enc_ - at::bmm(W_enc_, b_dec_.unsqueeze(2)).squeeze(2);  // (seeds, n)
-        auto pre = at::addmm(bias.reshape({1, seeds * n}), x, W_enc_.reshape({seeds * n, d}).t());
-        pre.relu_();
+        if (step_ == 0) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));  // the first batch's mean
         const auto variance = sae::total_variance(x);
 
-        std::vector<at::Tensor> grads{at::empty_like(W_enc_), at::empty_like(b_enc_), at::empty_like(W_dec_),
-                                      at::empty_like(b_dec_)};
+        at::Tensor pre_all;
+        if constexpr (SharedEncoderGemm<Sae>) {
+            // Every seed's pre-activations from one GEMM.
+            const auto& W_enc = stacked_[0];
+            const auto bias = stacked_[1] - at::bmm(W_enc, stacked_[3].unsqueeze(2)).squeeze(2);  // (seeds, n)
+            pre_all = at::addmm(bias.reshape({1, seeds * n}), x, W_enc.reshape({seeds * n, d}).t());
+            pre_all.relu_();
+        }
+        std::vector<at::Tensor> grads(stacked_.size());  // undefined until a seed gives one
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
         tokens_since_fired_.add_(tokens);
         for (std::int64_t s = 0; s < seeds; ++s) {
-            auto g = sae::topk_gradients(sae(s), x, pre.narrow(1, s * n, n), variance);
-            sae::remove_parallel_component(W_dec_[s], g.W_dec);
-            grads[0][s].copy_(g.W_enc);
-            grads[1][s].copy_(g.b_enc);
-            grads[2][s].copy_(g.W_dec);
-            grads[3][s].copy_(g.b_dec);
-            const auto active = g.codes.values > 0;
-            const auto fired = g.codes.indices.masked_select(active);
-            firing_counts_[s].index_add_(0, fired, at::ones_like(fired));
-            tokens_since_fired_[s].index_fill_(0, fired, 0);
+            Sae one = sae(s);
+            sae::StepResult r;
+            if constexpr (SharedEncoderGemm<Sae>)
+                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance);
+            else
+                r = one.step_gradients(x, variance);
+            one.before_update(r);
+            for (std::size_t p = 0; p < r.grads.size(); ++p) {
+                if (!r.grads[p].defined()) continue;
+                if (!grads[p].defined()) grads[p] = at::empty_like(stacked_[p]);
+                grads[p][s].copy_(r.grads[p]);
+            }
+            firing_counts_[s].add_(r.fired);
+            tokens_since_fired_[s].masked_fill_(r.fired > 0, 0);
             auto& st = stats[static_cast<std::size_t>(s)];
-            st.fvu = g.fvu.item<double>();
-            st.l0 = active.sum().item<double>() / static_cast<double>(tokens);
+            st.fvu = r.fvu.item<double>();
+            st.l0 = r.l0;
+            if (!std::isfinite(r.loss.item<double>()))
+                throw std::runtime_error("seed " + std::to_string(options_.seeds[static_cast<std::size_t>(s)]) +
+                                         ": the loss is not finite at step " + std::to_string(step_) +
+                                         " (learning rate too high?); the weights are those before this step");
         }
-        adam_step(grads);
-        for (std::int64_t s = 0; s < seeds; ++s) sae(s).normalize_decoder();
+        adam_.step(stacked_, grads, learning_rate());
+        for (std::int64_t s = 0; s < seeds; ++s) sae(s).after_update();
         const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).to(at::kDouble).mean(1);
         for (std::int64_t s = 0; s < seeds; ++s) {
             stats[static_cast<std::size_t>(s)].dead_fraction = dead[s].item<double>();
@@ -169,7 +151,7 @@ public:
     // starts over, same order). A last batch shorter than 2 rows is skipped.
     // progress(trainer, stats) is called after every step.
     void train(const at::Tensor& data, std::int64_t tokens = 0,
-               const std::function<void(const TopKTrainer&, const std::vector<StepStats>&)>& progress = {}) {
+               const std::function<void(const Trainer&, const std::vector<StepStats>&)>& progress = {}) {
         if (data.dim() != 2 || data.size(1) != config_.d_in)
             throw std::invalid_argument("training data must be (tokens, " + std::to_string(config_.d_in) +
                                         "), got " + std::to_string(data.dim()) + "-D with last size " +
@@ -193,35 +175,72 @@ public:
     }
 
 private:
+    AdamOptions adam_options() const { return {options_.beta1, options_.beta2, options_.eps}; }
+
+    // Validates, initialises every seed's SAE and stacks their parameters;
+    // returns the stacked tensors for the optimiser.
+    const std::vector<at::Tensor>& init_parameters() {
+        config_.validate();
+        if (options_.seeds.empty()) throw std::invalid_argument("TrainOptions::seeds must name at least one seed");
+        if (options_.batch_size < 2)
+            throw std::invalid_argument("TrainOptions::batch_size must be at least 2, got " +
+                                        std::to_string(options_.batch_size));
+        if (!(options_.lr >= 0.0)) throw std::invalid_argument("TrainOptions::lr must be >= 0 (0: the default)");
+        if (options_.lr == 0.0) options_.lr = default_learning_rate(config_.num_latents);
+        const std::int64_t seeds = this->seeds();
+        const auto names = Sae::parameter_names();
+        b_dec_ = static_cast<std::size_t>(std::find(names.begin(), names.end(), "b_dec") - names.begin());
+        if (b_dec_ == names.size()) throw std::logic_error("an SAE architecture without a b_dec parameter");
+        for (std::int64_t s = 0; s < seeds; ++s) {
+            const auto params =
+                Sae::initialised(config_, options_.seeds[static_cast<std::size_t>(s)], options_.device).parameters();
+            if (s == 0)
+                for (const auto& p : params) {
+                    std::vector<std::int64_t> shape{seeds};
+                    shape.insert(shape.end(), p.sizes().begin(), p.sizes().end());
+                    stacked_.push_back(at::empty(shape, p.options()));
+                }
+            for (std::size_t p = 0; p < params.size(); ++p) stacked_[p][s].copy_(params[p]);
+        }
+        const auto counts = at::TensorOptions().dtype(at::kLong).device(options_.device);
+        firing_counts_ = at::zeros({seeds, config_.num_latents}, counts);
+        tokens_since_fired_ = at::zeros({seeds, config_.num_latents}, counts);
+        history_.resize(static_cast<std::size_t>(seeds));
+        return stacked_;
+    }
+
+    void check_batch(const at::Tensor& x) const {
+        if (x.dim() != 2 || x.size(1) != config_.d_in)
+            throw std::invalid_argument("a batch must be (tokens, " + std::to_string(config_.d_in) + "), got " +
+                                        std::to_string(x.dim()) + "-D with last size " +
+                                        std::to_string(x.dim() ? x.size(-1) : 0));
+        if (x.size(0) < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
+        if (!at::isfinite(x).all().item<bool>()) {
+            const auto bad = at::nonzero(~at::isfinite(x))[0];
+            throw std::invalid_argument("batch has a non-finite value at token " +
+                                        std::to_string(bad[0].item<std::int64_t>()) + ", dimension " +
+                                        std::to_string(bad[1].item<std::int64_t>()));
+        }
+    }
+
     double learning_rate() const {
         if (options_.lr_warmup_steps <= 0) return options_.lr;
         const double ramp = static_cast<double>(step_ + 1) / static_cast<double>(options_.lr_warmup_steps);
         return options_.lr * std::min(1.0, ramp);
     }
 
-    void adam_step(const std::vector<at::Tensor>& grads) {
-        const double t = static_cast<double>(step_ + 1);
-        const double correction1 = 1.0 - std::pow(options_.beta1, t);
-        const double correction2 = 1.0 - std::pow(options_.beta2, t);
-        const double lr = learning_rate();
-        at::Tensor* params[] = {&W_enc_, &b_enc_, &W_dec_, &b_dec_};
-        for (std::size_t p = 0; p < grads.size(); ++p) {
-            auto& m = first_moment_[p];
-            auto& v = second_moment_[p];
-            m.mul_(options_.beta1).add_(grads[p], 1.0 - options_.beta1);
-            v.mul_(options_.beta2).addcmul_(grads[p], grads[p], 1.0 - options_.beta2);
-            const auto denominator = (v / correction2).sqrt_().add_(options_.eps);
-            params[p]->addcdiv_(m, denominator, -lr / correction1);
-        }
-    }
-
+    // Everything init_parameters() sets is declared before adam_, whose
+    // initialiser calls it.
     sae::SaeConfig config_;
     TrainOptions options_;
-    at::Tensor W_enc_, b_enc_, W_dec_, b_dec_;  // stacked over seeds
-    std::vector<at::Tensor> first_moment_, second_moment_;
+    std::vector<at::Tensor> stacked_;  // each parameter, stacked over seeds
+    std::size_t b_dec_ = 0;            // which one is b_dec
     at::Tensor firing_counts_, tokens_since_fired_;
     std::vector<std::vector<StepStats>> history_;
+    Adam adam_;
     std::int64_t step_ = 0, tokens_ = 0;
 };
+
+using TopKTrainer = Trainer<sae::TopKSae>;
 
 }  // namespace saematch::train

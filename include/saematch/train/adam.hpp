@@ -1,0 +1,59 @@
+// Adam (Kingma & Ba) on a list of tensors, in place, with bias correction:
+// the optimiser of sparsify and SAELens. Tensors whose gradient is undefined
+// are buffers and are left alone. Element-wise ATen ops only, so a CPU step
+// is bitwise reproducible.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace saematch::train {
+
+struct AdamOptions {
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
+class Adam {
+public:
+    Adam(const std::vector<at::Tensor>& params, AdamOptions options) : options_(options) {
+        for (const auto& p : params) {
+            first_.push_back(at::zeros_like(p));
+            second_.push_back(at::zeros_like(p));
+        }
+    }
+
+    // One step of size lr; params[i] -= lr · m̂ / (sqrt(v̂) + eps).
+    void step(std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads, double lr) {
+        if (params.size() != first_.size() || grads.size() != first_.size())
+            throw std::invalid_argument("Adam::step: parameter and gradient lists do not match the optimiser's");
+        ++steps_;
+        const double t = static_cast<double>(steps_);
+        const double correction1 = 1.0 - std::pow(options_.beta1, t);
+        const double correction2 = 1.0 - std::pow(options_.beta2, t);
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (!grads[i].defined()) continue;
+            auto& m = first_[i];
+            auto& v = second_[i];
+            m.mul_(options_.beta1).add_(grads[i], 1.0 - options_.beta1);
+            v.mul_(options_.beta2).addcmul_(grads[i], grads[i], 1.0 - options_.beta2);
+            const auto denominator = (v / correction2).sqrt_().add_(options_.eps);
+            params[i].addcdiv_(m, denominator, -lr / correction1);
+        }
+    }
+
+    std::int64_t steps() const { return steps_; }
+    // The moment estimates, for checkpoints.
+    const std::vector<at::Tensor>& first_moments() const { return first_; }
+    const std::vector<at::Tensor>& second_moments() const { return second_; }
+
+private:
+    AdamOptions options_;
+    std::vector<at::Tensor> first_, second_;
+    std::int64_t steps_ = 0;
+};
+
+}  // namespace saematch::train
