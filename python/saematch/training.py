@@ -5,8 +5,9 @@ LibTorch), and the SAE objects it returns.
     >>> saes = sm.train(cfg, activations, seeds=[0, 1, 2])   # same batches, same order
     >>> sm.compare_many(saes)
 
-Only ``architecture="topk"`` exists so far (sparsify's semantics); the other
-architectures of the paper's ablations are still to come.
+Architectures: ``"topk"`` (sparsify's), ``"batchtopk"``, ``"relu"`` (ReLU with
+an L1 penalty weighted by decoder norms, SAELens's "standard"), ``"gated"`` and
+``"jumprelu"`` (SAELens's).
 
 torch is imported on first use, so ``import saematch`` stays light.
 """
@@ -18,18 +19,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ARCHITECTURES = ("topk",)
+ARCHITECTURES = ("topk", "batchtopk", "relu", "gated", "jumprelu")
+_TRAINERS = {"topk": "TopKTrainer", "batchtopk": "BatchTopKTrainer", "relu": "ReluTrainer",
+             "gated": "GatedTrainer", "jumprelu": "JumpReluTrainer"}
 
 
 @dataclass(frozen=True)
 class SAEConfig:
-    """What defines an SAE apart from its weights. ``k``: active latents per
-    token (TopK)."""
+    """What defines an SAE apart from its weights.
+
+    ``k``: active latents per token (topk; batchtopk on average).
+    ``sparsity_coefficient``: weight of the L1 penalty (relu, gated) or of the
+    L0 (jumprelu), in the units of the activations' squared norm, so scale it
+    with your data. ``jumprelu_init_threshold`` and ``jumprelu_bandwidth``:
+    the thresholds' start and the straight-through window (SAELens's 0.001;
+    raise both for activations of large norm). ``batchtopk_threshold_momentum``:
+    how fast BatchTopK's inference threshold follows training batches.
+    """
 
     d_in: int
     num_latents: int
     k: int = 32
     architecture: str = "topk"
+    sparsity_coefficient: float = 1.0
+    jumprelu_init_threshold: float = 0.001
+    jumprelu_bandwidth: float = 0.001
+    batchtopk_threshold_momentum: float = 0.01
+
+    def _as_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -40,6 +58,12 @@ class SAEConfig:
                 raise ValueError(f"SAEConfig.{name} must be a positive integer, got {value!r}")
         if self.k > self.num_latents:
             raise ValueError(f"SAEConfig.k = {self.k} exceeds num_latents = {self.num_latents}")
+        for name in ("sparsity_coefficient", "jumprelu_init_threshold", "jumprelu_bandwidth"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0 or (value == 0 and name != "sparsity_coefficient"):
+                raise ValueError(f"SAEConfig.{name} must be a finite positive number, got {value!r}")
+        if not 0 < self.batchtopk_threshold_momentum <= 1:
+            raise ValueError("SAEConfig.batchtopk_threshold_momentum must be in (0, 1]")
 
 
 def _torch():
@@ -64,41 +88,45 @@ def _trainer_module():
 
 @dataclass
 class SAE:
-    """A trained (or loaded) TopK SAE. ``encoder`` and ``decoder`` are
-    ``(num_latents, d_in)`` tensors, one row per latent, so an SAE can be passed
-    to :func:`saematch.compare` as it is. ``history``: per step ``fvu``, ``l0``
-    and ``dead_fraction``; ``firing_counts``: how often each latent fired."""
+    """A trained (or loaded) SAE. ``parameters``: name -> tensor, named as in
+    sparsify's files (topk, batchtopk) or SAELens's (relu, gated, jumprelu),
+    with every matrix stored one row per latent. ``encoder`` and ``decoder``
+    are ``(num_latents, d_in)`` tensors, so an SAE can be passed to
+    :func:`saematch.compare` as it is. ``history``: per step ``fvu``, ``l0``
+    and ``dead_fraction``; ``firing_counts``: how often each latent fired.
+
+    ``encode(x)`` returns ``(values, indices)`` (both (tokens, width)) for topk
+    and batchtopk, and the (tokens, num_latents) activations otherwise;
+    ``decode`` takes what ``encode`` returns."""
 
     config: SAEConfig
-    W_enc: object
-    b_enc: object
-    W_dec: object
-    b_dec: object
+    parameters: dict
     seed: int | None = None
     firing_counts: object = None
     history: dict = field(default_factory=dict)
 
     @property
     def encoder(self):
-        return self.W_enc
+        p = self.parameters
+        return p["encoder.weight"] if "encoder.weight" in p else p["W_enc"]
 
     @property
     def decoder(self):
-        return self.W_dec
+        return self.parameters["W_dec"]
 
-    def _args(self):
-        return self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.config.k
+    def _call(self, what, arg):
+        fn = getattr(_trainer_module(), f"{what}_{self.config.architecture}")
+        return fn(self.config._as_dict(), list(self.parameters.values()), arg)
 
     def encode(self, x):
-        """The k active latents of each row of ``x``: ``(values, indices)``, both (batch, k)."""
-        return _trainer_module().topk_encode(*self._args(), _as_batch(x, self.config.d_in, self.W_enc))
+        return self._call("encode", _as_batch(x, self.config.d_in, self.decoder))
 
-    def decode(self, values, indices):
-        return _trainer_module().topk_decode(*self._args(), values, indices)
+    def decode(self, codes):
+        return self._call("decode", codes)
 
     def forward(self, x):
         """The reconstruction of ``x``."""
-        return self.decode(*self.encode(x))
+        return self.decode(self.encode(x))
 
     __call__ = forward
 
@@ -168,10 +196,8 @@ def train(
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be positive (or None for the default), got {lr}")
     _train = _trainer_module()
-    trainer = _train.TopKTrainer(
-        d_in=config.d_in,
-        num_latents=config.num_latents,
-        k=config.k,
+    trainer = getattr(_train, _TRAINERS[config.architecture])(
+        config=config._as_dict(),
         seeds=seeds,
         batch_size=batch_size,
         lr=0.0 if lr is None else float(lr),
@@ -219,11 +245,11 @@ def train(
         if bar is not None:
             bar.close()
     counts = trainer.firing_counts
+    names = getattr(_train, f"parameter_names_{config.architecture}")()
     out = []
     for i, s in enumerate(seeds):
-        W_enc, b_enc, W_dec, b_dec = trainer.sae_tensors(i)
         out.append(
-            SAE(config, W_enc, b_enc, W_dec, b_dec, seed=s, firing_counts=counts[i].clone(),
+            SAE(config, dict(zip(names, trainer.parameters(i))), seed=s, firing_counts=counts[i].clone(),
                 history={k: np.asarray(v) for k, v in history[s].items()})
         )
     return out

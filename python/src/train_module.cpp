@@ -1,13 +1,18 @@
 // The LibTorch half of the Python package: SAE training (train/) and the
-// TopK SAE's encode/decode (sae/), with torch tensors crossing as tensors.
-// A module of its own so that `import saematch` and comparisons never load
+// SAEs' encode/decode (sae/), with torch tensors crossing as tensors. A
+// module of its own so that `import saematch` and comparisons never load
 // LibTorch; built only where torch was found at build time.
 #include <torch/extension.h>
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "saematch/sae/batch_topk.hpp"
+#include "saematch/sae/gated.hpp"
+#include "saematch/sae/jumprelu.hpp"
+#include "saematch/sae/relu_l1.hpp"
 #include "saematch/sae/topk.hpp"
 #include "saematch/train/trainer.hpp"
 
@@ -17,47 +22,60 @@ namespace train = saematch::train;
 
 namespace {
 
-py::dict stats_dict(const train::StepStats& s) {
-    py::dict d;
-    d["fvu"] = s.fvu;
-    d["l0"] = s.l0;
-    d["dead_fraction"] = s.dead_fraction;
-    return d;
+sae::SaeConfig config_from(const py::dict& d) {
+    sae::SaeConfig c;
+    c.architecture = sae::parse_architecture(d["architecture"].cast<std::string>());
+    c.d_in = d["d_in"].cast<std::int64_t>();
+    c.num_latents = d["num_latents"].cast<std::int64_t>();
+    c.k = d["k"].cast<std::int64_t>();
+    c.sparsity_coefficient = d["sparsity_coefficient"].cast<double>();
+    c.jumprelu_init_threshold = d["jumprelu_init_threshold"].cast<double>();
+    c.jumprelu_bandwidth = d["jumprelu_bandwidth"].cast<double>();
+    c.batchtopk_threshold_momentum = d["batchtopk_threshold_momentum"].cast<double>();
+    c.validate();
+    return c;
 }
 
 py::list stats_list(const std::vector<train::StepStats>& stats) {
     py::list out;
-    for (const auto& s : stats) out.append(stats_dict(s));
+    for (const auto& s : stats) {
+        py::dict d;
+        d["fvu"] = s.fvu;
+        d["l0"] = s.l0;
+        d["dead_fraction"] = s.dead_fraction;
+        out.append(d);
+    }
     return out;
 }
 
-sae::TopKSae topk_from(const at::Tensor& W_enc, const at::Tensor& b_enc, const at::Tensor& W_dec,
-                       const at::Tensor& b_dec, std::int64_t k) {
-    sae::TopKSae s;
-    s.config.d_in = W_enc.size(1);
-    s.config.num_latents = W_enc.size(0);
-    s.config.k = k;
-    s.config.validate();
-    s.W_enc = W_enc;
-    s.b_enc = b_enc;
-    s.W_dec = W_dec;
-    s.b_dec = b_dec;
-    return s;
+// Sparse codes (TopK, BatchTopK) as a (values, indices) tuple; dense
+// activations as a tensor.
+py::object codes_to_python(const sae::TopKCodes& c) { return py::make_tuple(c.values, c.indices); }
+py::object codes_to_python(const at::Tensor& acts) { return py::cast(acts); }
+
+sae::TopKCodes codes_from_python(const py::object& o, const sae::TopKCodes*) {
+    const auto t = o.cast<py::tuple>();
+    if (t.size() != 2) throw std::invalid_argument("sparse codes must be a (values, indices) pair");
+    return {t[0].cast<at::Tensor>(), t[1].cast<at::Tensor>()};
+}
+at::Tensor codes_from_python(const py::object& o, const at::Tensor*) { return o.cast<at::Tensor>(); }
+
+template <class Sae>
+Sae sae_from(const py::dict& config, const std::vector<at::Tensor>& params) {
+    const auto names = Sae::parameter_names();
+    if (params.size() != names.size())
+        throw std::invalid_argument(std::string(sae::architecture_name(config_from(config).architecture)) +
+                                    " SAE has " + std::to_string(names.size()) + " parameters, got " +
+                                    std::to_string(params.size()));
+    return Sae::from_parameters(config_from(config), params);
 }
 
-}  // namespace
-
-PYBIND11_MODULE(_train, m) {
-    m.doc() = "saematch training on LibTorch (use saematch.train, not this module)";
-
-    py::class_<train::TopKTrainer>(m, "TopKTrainer")
-        .def(py::init([](std::int64_t d_in, std::int64_t num_latents, std::int64_t k, std::vector<std::uint64_t> seeds,
-                         std::int64_t batch_size, double lr, std::int64_t lr_warmup_steps,
-                         std::int64_t dead_after_tokens, const std::string& device) {
-                 sae::SaeConfig c;
-                 c.d_in = d_in;
-                 c.num_latents = num_latents;
-                 c.k = k;
+template <class Sae>
+void bind_architecture(py::module_& m, const char* trainer_name, const char* suffix) {
+    using Trainer = train::Trainer<Sae>;
+    py::class_<Trainer>(m, trainer_name)
+        .def(py::init([](const py::dict& config, std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
+                         std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device) {
                  train::TrainOptions o;
                  o.seeds = std::move(seeds);
                  o.batch_size = batch_size;
@@ -65,13 +83,13 @@ PYBIND11_MODULE(_train, m) {
                  o.lr_warmup_steps = lr_warmup_steps;
                  o.dead_after_tokens = dead_after_tokens;
                  o.device = at::Device(device);
-                 return train::TopKTrainer(c, o);
+                 return Trainer(config_from(config), o);
              }),
-             py::arg("d_in"), py::arg("num_latents"), py::arg("k"), py::arg("seeds"), py::arg("batch_size"),
-             py::arg("lr"), py::arg("lr_warmup_steps"), py::arg("dead_after_tokens"), py::arg("device"))
+             py::arg("config"), py::arg("seeds"), py::arg("batch_size"), py::arg("lr"), py::arg("lr_warmup_steps"),
+             py::arg("dead_after_tokens"), py::arg("device"))
         .def(
             "step",
-            [](train::TopKTrainer& t, const at::Tensor& batch) {
+            [](Trainer& t, const at::Tensor& batch) {
                 std::vector<train::StepStats> stats;
                 {
                     py::gil_scoped_release release;
@@ -80,32 +98,40 @@ PYBIND11_MODULE(_train, m) {
                 return stats_list(stats);
             },
             py::arg("batch"))
-        .def("sae_tensors",
-             [](const train::TopKTrainer& t, std::int64_t s) {
+        .def("parameters",
+             [](const Trainer& t, std::int64_t s) {
                  if (s < 0 || s >= t.seeds()) throw py::index_error("seed index " + std::to_string(s) + " out of range");
-                 const auto one = t.sae(s);
-                 return py::make_tuple(one.W_enc.clone(), one.b_enc.clone(), one.W_dec.clone(), one.b_dec.clone());
+                 std::vector<at::Tensor> out;
+                 for (const auto& p : t.sae(s).parameters()) out.push_back(p.clone());
+                 return out;
              })
-        .def_property_readonly("firing_counts", [](const train::TopKTrainer& t) { return t.firing_counts().clone(); })
-        .def_property_readonly("lr", [](const train::TopKTrainer& t) { return t.options().lr; })
-        .def_property_readonly("steps", &train::TopKTrainer::steps)
-        .def_property_readonly("tokens", &train::TopKTrainer::tokens);
+        .def_property_readonly("firing_counts", [](const Trainer& t) { return t.firing_counts().clone(); })
+        .def_property_readonly("lr", [](const Trainer& t) { return t.options().lr; })
+        .def_property_readonly("steps", &Trainer::steps)
+        .def_property_readonly("tokens", &Trainer::tokens);
 
-    m.def(
-        "topk_encode",
-        [](const at::Tensor& W_enc, const at::Tensor& b_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
-           std::int64_t k, const at::Tensor& x) {
-            const auto codes = topk_from(W_enc, b_enc, W_dec, b_dec, k).encode(x);
-            return py::make_tuple(codes.values, codes.indices);
-        },
-        py::arg("W_enc"), py::arg("b_enc"), py::arg("W_dec"), py::arg("b_dec"), py::arg("k"), py::arg("x"));
-    m.def(
-        "topk_decode",
-        [](const at::Tensor& W_enc, const at::Tensor& b_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
-           std::int64_t k, const at::Tensor& values, const at::Tensor& indices) {
-            return topk_from(W_enc, b_enc, W_dec, b_dec, k).decode({values, indices});
-        },
-        py::arg("W_enc"), py::arg("b_enc"), py::arg("W_dec"), py::arg("b_dec"), py::arg("k"), py::arg("values"),
-        py::arg("indices"));
+    const std::string name(suffix);
+    m.def(("parameter_names_" + name).c_str(), &Sae::parameter_names);
+    m.def(("encode_" + name).c_str(), [](const py::dict& config, const std::vector<at::Tensor>& params,
+                                         const at::Tensor& x) {
+        return codes_to_python(sae_from<Sae>(config, params).encode(x));
+    });
+    m.def(("decode_" + name).c_str(), [](const py::dict& config, const std::vector<at::Tensor>& params,
+                                         const py::object& codes) {
+        const auto s = sae_from<Sae>(config, params);
+        using Codes = std::decay_t<decltype(s.encode(std::declval<at::Tensor>()))>;
+        return s.decode(codes_from_python(codes, static_cast<const Codes*>(nullptr)));
+    });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_train, m) {
+    m.doc() = "saematch training on LibTorch (use saematch.train, not this module)";
+    bind_architecture<sae::TopKSae>(m, "TopKTrainer", "topk");
+    bind_architecture<sae::BatchTopKSae>(m, "BatchTopKTrainer", "batchtopk");
+    bind_architecture<sae::ReluSae>(m, "ReluTrainer", "relu");
+    bind_architecture<sae::GatedSae>(m, "GatedTrainer", "gated");
+    bind_architecture<sae::JumpReluSae>(m, "JumpReluTrainer", "jumprelu");
     m.def("default_learning_rate", &train::default_learning_rate, py::arg("num_latents"));
 }

@@ -53,9 +53,10 @@ def test_training_is_bitwise_reproducible_and_seeds_differ():
     run = lambda: sm.train(cfg, acts, seeds=[3, 4], batch_size=100, progress=False)  # noqa: E731
     a, b = run(), run()
     for x, y in zip(a, b):
-        assert torch.equal(x.W_enc, y.W_enc) and torch.equal(x.W_dec, y.W_dec) and torch.equal(x.b_dec, y.b_dec)
+        for name in x.parameters:
+            assert torch.equal(x.parameters[name], y.parameters[name]), name
         np.testing.assert_array_equal(x.history["fvu"], y.history["fvu"])
-    assert not torch.allclose(a[0].W_dec, a[1].W_dec)
+    assert not torch.allclose(a[0].decoder, a[1].decoder)
 
 
 def test_an_iterable_of_batches_trains_exactly_like_the_tensor():
@@ -64,10 +65,10 @@ def test_an_iterable_of_batches_trains_exactly_like_the_tensor():
     whole = sm.train(cfg, acts, seeds=[0], batch_size=100, progress=False)[0]
     pieces = sm.train(cfg, (acts[i : i + 100] for i in range(0, 1000, 100)), seeds=[0], batch_size=100,
                       progress=False)[0]
-    assert torch.equal(whole.W_dec, pieces.W_dec)
+    assert torch.equal(whole.decoder, pieces.decoder)
     # numpy input reads the same
     as_numpy = sm.train(cfg, acts.numpy(), seeds=[0], batch_size=100, progress=False)[0]
-    assert torch.equal(whole.W_enc, as_numpy.W_enc)
+    assert torch.equal(whole.encoder, as_numpy.encoder)
 
 
 def test_encode_decode_match_a_plain_torch_topk():
@@ -75,11 +76,13 @@ def test_encode_decode_match_a_plain_torch_topk():
     sae = sm.train(sm.SAEConfig(d_in=20, num_latents=48, k=4), acts, seeds=[7], batch_size=200, progress=False)[0]
     x = acts[:50]
     values, indices = sae.encode(x)
-    pre = torch.relu((x - sae.b_dec) @ sae.W_enc.T + sae.b_enc)
+    p = sae.parameters
+    assert list(p) == ["encoder.weight", "encoder.bias", "W_dec", "b_dec"]  # sparsify's names
+    pre = torch.relu((x - p["b_dec"]) @ p["encoder.weight"].T + p["encoder.bias"])
     ref_values, ref_indices = pre.topk(4, dim=1)
     torch.testing.assert_close(values.sort(dim=1, descending=True).values, ref_values)
     dense = torch.zeros_like(pre).scatter_(1, ref_indices, ref_values)
-    torch.testing.assert_close(sae.forward(x), dense @ sae.W_dec + sae.b_dec, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sae.forward(x), dense @ p["W_dec"] + p["b_dec"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sae.decoder.norm(dim=1), torch.ones(48), rtol=1e-5, atol=1e-5)
 
 
@@ -98,7 +101,9 @@ def test_bad_input_is_reported_with_its_position():
     with pytest.raises(ValueError, match="k = 20 exceeds num_latents"):
         sm.SAEConfig(d_in=8, num_latents=16, k=20)
     with pytest.raises(ValueError, match="architecture must be one of"):
-        sm.SAEConfig(d_in=8, num_latents=16, architecture="gated")
+        sm.SAEConfig(d_in=8, num_latents=16, architecture="matryoshka")
+    with pytest.raises(ValueError, match="sparsity_coefficient must be"):
+        sm.SAEConfig(d_in=8, num_latents=16, k=2, architecture="relu", sparsity_coefficient=float("nan"))
     with pytest.raises(ValueError, match=r"expected activations of shape \(tokens, 8\)"):
         sm.train(cfg, torch.randn(10, 8), progress=False)[0].encode(torch.randn(3, 5))
 
@@ -116,6 +121,23 @@ def test_cuda_training_learns_and_matches_the_cpu_closely():
     kw = dict(seeds=[0], batch_size=256, lr=4e-3, lr_warmup_steps=20, progress=False)
     gpu = sm.train(cfg, acts, device="cuda", **kw)[0]
     cpu = sm.train(cfg, acts, **kw)[0]
-    assert gpu.W_dec.device.type == "cuda"
+    assert gpu.decoder.device.type == "cuda"
     assert recovered(dictionary, gpu) >= 0.9
     assert abs(gpu.history["fvu"][-1] - cpu.history["fvu"][-1]) < 0.02
+
+
+@pytest.mark.parametrize("architecture", ["batchtopk", "relu", "gated", "jumprelu"])
+def test_every_architecture_trains_and_round_trips_through_encode_decode(architecture):
+    dictionary, acts = superposition(features=24, d=16, active=2, count=8000, seed=5)
+    cfg = sm.SAEConfig(d_in=16, num_latents=48, k=2, architecture=architecture,
+                       sparsity_coefficient=1.0 if architecture in ("gated", "jumprelu") else 0.5,
+                       jumprelu_init_threshold=0.2, jumprelu_bandwidth=0.1)  # thresholds at this data's scale
+    saes = sm.train(cfg, acts, seeds=[0, 1], tokens=2 * len(acts), batch_size=200, lr=3e-3, lr_warmup_steps=10,
+                    progress=False)
+    for s in saes:
+        x = acts[:1000]
+        fvu = float(((s.forward(x) - x) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
+        assert fvu < 0.3, (architecture, fvu)
+        assert s.history["l0"][-1] < 16
+        assert s.encoder.shape == s.decoder.shape == (48, 16)
+    assert sm.compare(saes[0], saes[1], progress=False).enc_cos.shape == (48,)
