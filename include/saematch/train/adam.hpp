@@ -50,6 +50,17 @@ public:
     const std::vector<at::Tensor>& first_moments() const { return first_; }
     const std::vector<at::Tensor>& second_moments() const { return second_; }
 
+    // Resumes from a checkpoint's moments (copied into place) and step count.
+    void restore(const std::vector<at::Tensor>& first, const std::vector<at::Tensor>& second, std::int64_t steps) {
+        if (first.size() != first_.size() || second.size() != second_.size())
+            throw std::invalid_argument("Adam::restore: the checkpoint has moments for a different parameter list");
+        for (std::size_t i = 0; i < first_.size(); ++i) {
+            first_[i].copy_(first[i]);
+            second_[i].copy_(second[i]);
+        }
+        steps_ = steps;
+    }
+
 private:
     AdamOptions options_;
     std::vector<at::Tensor> first_, second_;

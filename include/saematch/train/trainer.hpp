@@ -43,6 +43,15 @@ struct TrainOptions {
     at::Device device = at::kCPU;
 };
 
+// Everything a checkpoint holds beyond the options: with it, a resumed run
+// continues bitwise as the uninterrupted one would (on the CPU).
+struct TrainerState {
+    std::vector<at::Tensor> parameters;        // stacked over seeds, in parameter order
+    std::vector<at::Tensor> first, second;     // Adam's moments, same order
+    at::Tensor firing_counts, tokens_since_fired;
+    std::int64_t step = 0, tokens = 0, data_row = 0;
+};
+
 // One seed's numbers after a step.
 struct StepStats {
     double fvu = 0.0;            // fraction of variance unexplained on the batch
@@ -88,6 +97,31 @@ public:
 
     // How often each latent fired so far, (seeds, n) int64.
     const at::Tensor& firing_counts() const { return firing_counts_; }
+
+    // For checkpoints (train/checkpoint.hpp). restore() copies into the
+    // trainer's own tensors, so seeds' SAE views stay valid.
+    TrainerState state() const {
+        return {stacked_, adam_.first_moments(), adam_.second_moments(), firing_counts_, tokens_since_fired_,
+                step_, tokens_, data_row_};
+    }
+    void restore(const TrainerState& s, std::vector<std::vector<StepStats>> history) {
+        if (s.parameters.size() != stacked_.size())
+            throw std::invalid_argument("checkpoint holds " + std::to_string(s.parameters.size()) +
+                                        " parameters, this trainer has " + std::to_string(stacked_.size()));
+        for (std::size_t i = 0; i < stacked_.size(); ++i) {
+            if (s.parameters[i].sizes() != stacked_[i].sizes())
+                throw std::invalid_argument("checkpoint parameter " + std::to_string(i) +
+                                            " has another shape than this trainer's (different config or seeds?)");
+            stacked_[i].copy_(s.parameters[i]);
+        }
+        adam_.restore(s.first, s.second, s.step);
+        firing_counts_.copy_(s.firing_counts);
+        tokens_since_fired_.copy_(s.tokens_since_fired);
+        step_ = s.step;
+        tokens_ = s.tokens;
+        data_row_ = s.data_row;
+        history_ = std::move(history);
+    }
     // Per seed, one entry per step.
     const std::vector<std::vector<StepStats>>& history() const { return history_; }
 
@@ -147,9 +181,11 @@ public:
     }
 
     // Steps through `data` (tokens, d) in order, batch_size rows at a time,
-    // until `tokens` tokens were used (0: one pass; more than the data: it
-    // starts over, same order). A last batch shorter than 2 rows is skipped.
-    // progress(trainer, stats) is called after every step.
+    // from where the previous call (or the checkpoint) left off, until the
+    // trainer has used `tokens` tokens in all (0: one more pass). At the end
+    // of the data it starts over, same order; a last batch shorter than 2
+    // rows is skipped. progress(trainer, stats) is called after every step
+    // and may throw to stop (the trainer stays consistent).
     void train(const at::Tensor& data, std::int64_t tokens = 0,
                const std::function<void(const Trainer&, const std::vector<StepStats>&)>& progress = {}) {
         if (data.dim() != 2 || data.size(1) != config_.d_in)
@@ -158,18 +194,17 @@ public:
                                         std::to_string(data.dim() ? data.size(-1) : 0));
         const std::int64_t rows = data.size(0);
         if (rows < 2) throw std::invalid_argument("training data needs at least 2 tokens");
-        const std::int64_t goal = tokens > 0 ? tokens : rows;
-        std::int64_t used = 0, at_row = 0;
-        while (used < goal) {
-            std::int64_t take = std::min({options_.batch_size, goal - used, rows - at_row});
+        const std::int64_t goal = tokens > 0 ? tokens : tokens_ + rows;
+        if (data_row_ >= rows) data_row_ = 0;
+        while (tokens_ < goal) {
+            const std::int64_t take = std::min({options_.batch_size, goal - tokens_, rows - data_row_});
             if (take < 2) {  // too short for a variance: start the next pass
-                if (at_row == 0) break;
-                at_row = 0;
+                if (data_row_ == 0) break;
+                data_row_ = 0;
                 continue;
             }
-            const auto stats = step(data.narrow(0, at_row, take));
-            used += take;
-            at_row = (at_row + take) % rows;
+            const auto stats = step(data.narrow(0, data_row_, take));
+            data_row_ = (data_row_ + take) % rows;
             if (progress) progress(*this, stats);
         }
     }
@@ -238,7 +273,7 @@ private:
     at::Tensor firing_counts_, tokens_since_fired_;
     std::vector<std::vector<StepStats>> history_;
     Adam adam_;
-    std::int64_t step_ = 0, tokens_ = 0;
+    std::int64_t step_ = 0, tokens_ = 0, data_row_ = 0;
 };
 
 using TopKTrainer = Trainer<sae::TopKSae>;
