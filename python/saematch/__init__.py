@@ -12,7 +12,7 @@ seeds share? Exact matching of SAE latents, fast.
 from saematch import plot
 from saematch.compare import ManyReport, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
-from saematch.training import SAE, SAEConfig, train
+from saematch.training import SAE, SAEConfig, load, train
 
 __all__ = [
     "compare",
@@ -27,5 +27,6 @@ __all__ = [
     "SAEConfig",
     "SAE",
     "train",
+    "load",
 ]
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -130,6 +131,16 @@ class SAE:
 
     __call__ = forward
 
+    def save(self, path) -> None:
+        """Writes the SAE as a folder: sparsify's layout (cfg.json +
+        sae.safetensors) for topk and batchtopk, SAELens's (cfg.json +
+        sae_weights.safetensors) for the others. :func:`saematch.load` reads it."""
+        _train = _trainer_module()
+        metadata = {} if self.seed is None else {"seed": str(self.seed)}
+        names = list(self.parameters)
+        _train.write_sae_folder(str(path), self.config._as_dict(), names, [self.parameters[n] for n in names],
+                                metadata)
+
 
 def _as_batch(x, d_in: int, like):
     torch = _torch()
@@ -139,22 +150,30 @@ def _as_batch(x, d_in: int, like):
     return t.to(device=like.device, dtype=torch.float32)
 
 
-def _batches(data, batch_size: int, d_in: int):
-    """(batch, source description) pairs: consecutive slices of an array or
-    tensor, or the items of an iterable of them."""
+def _array_batches(t, batch_size: int, goal: int, trainer):
+    """Consecutive slices of a (tokens, d) tensor from the trainer's data
+    position until it has used ``goal`` tokens, starting over at the end; the
+    same walk as the C++ Trainer::train, so a resumed run continues exactly."""
+    rows = t.shape[0]
+    row = trainer.data_row if trainer.data_row < rows else 0
+    while trainer.tokens < goal:
+        take = min(batch_size, goal - trainer.tokens, rows - row)
+        if take < 2:  # too short for a variance: start the next pass
+            if row == 0:
+                return
+            row = 0
+            continue
+        piece, where = t[row : row + take], f"rows {row}..{row + take - 1}"
+        row = (row + take) % rows
+        trainer.data_row = row  # where the next step starts, as checkpoints record it
+        yield piece, where
+
+
+def _iterable_batches(data, d_in: int, skip: int, goal):
     torch = _torch()
-    if isinstance(data, (np.ndarray, torch.Tensor)):
-        t = torch.as_tensor(data)
-        if t.dim() != 2 or t.shape[1] != d_in:
-            raise ValueError(f"data must be (tokens, {d_in}), got shape {tuple(t.shape)}")
-        if t.shape[0] < 2:
-            raise ValueError(f"data needs at least 2 tokens, got {t.shape[0]}")
-        for start in range(0, t.shape[0], batch_size):
-            piece = t[start : start + batch_size]
-            if piece.shape[0] >= 2:
-                yield piece, f"rows {start}..{start + piece.shape[0] - 1}"
-        return
     for i, item in enumerate(data):
+        if i < skip:  # consumed before the checkpoint
+            continue
         t = torch.as_tensor(item)
         if t.dim() != 2 or t.shape[1] != d_in:
             raise ValueError(f"batch {i} of the data must be (tokens, {d_in}), got shape {tuple(t.shape)}")
@@ -169,8 +188,11 @@ def train(
     batch_size: int = 4096,
     lr: float | None = None,
     device: str = "cpu",
+    save_dir=None,
     progress: bool = True,
     *,
+    save_every: int | None = None,
+    resume: bool = False,
     lr_warmup_steps: int = 1000,
     dead_after_tokens: int = 10_000_000,
 ) -> list[SAE]:
@@ -183,6 +205,13 @@ def train(
     ends or ``tokens`` are used). ``lr=None``: ``2e-4 / sqrt(num_latents /
     2**14)``. ``device``: "cpu" or a CUDA device. On the CPU, equal inputs give
     bitwise-equal SAEs.
+
+    ``save_dir``: a checkpoint folder, written every ``save_every`` steps and
+    at the end: ``seed_<s>/`` holds each SAE (loadable with
+    :func:`saematch.load`), ``trainer_state.safetensors`` everything needed to
+    go on. ``resume=True`` continues from it when it exists (same config and
+    seeds; the same ``data``, of which an iterable is replayed past the
+    batches already used), ending bitwise where the uninterrupted run would.
     """
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
@@ -195,6 +224,11 @@ def train(
         raise ValueError(f"batch_size must be at least 2, got {batch_size}")
     if lr is not None and not lr > 0:
         raise ValueError(f"lr must be positive (or None for the default), got {lr}")
+    if save_every is not None and (save_dir is None or save_every < 1):
+        raise ValueError("save_every needs a save_dir and must be at least 1")
+    if resume and save_dir is None:
+        raise ValueError("resume=True needs the save_dir to resume from")
+    torch = _torch()
     _train = _trainer_module()
     trainer = getattr(_train, _TRAINERS[config.architecture])(
         config=config._as_dict(),
@@ -205,64 +239,94 @@ def train(
         dead_after_tokens=dead_after_tokens,
         device=str(device),
     )
-    history = {s: {"fvu": [], "l0": [], "dead_fraction": []} for s in seeds}
-    goal = tokens
-    if goal is None and hasattr(data, "shape"):
-        goal = int(data.shape[0])
-    bar = _progress_bar(progress, goal)
-    start = time.perf_counter()
+    if save_dir is not None:
+        save_dir = Path(save_dir)
+        if resume and (save_dir / "trainer_state.safetensors").exists():
+            trainer.load_checkpoint(str(save_dir))
+
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        t = torch.as_tensor(data)
+        if t.dim() != 2 or t.shape[1] != config.d_in:
+            raise ValueError(f"data must be (tokens, {config.d_in}), got shape {tuple(t.shape)}")
+        if t.shape[0] < 2:
+            raise ValueError(f"data needs at least 2 tokens, got {t.shape[0]}")
+        goal = int(tokens) if tokens is not None else trainer.tokens + int(t.shape[0])
+        batches = _array_batches(t, batch_size, goal, trainer)
+    else:
+        goal = tokens
+        batches = _iterable_batches(data, config.d_in, trainer.steps, goal)
+
+    bar = _progress_bar(progress, goal, trainer.tokens)
+    start, start_tokens = time.perf_counter(), trainer.tokens
     try:
-        while True:
-            used_any = False
-            for batch, where in _batches(data, batch_size, config.d_in):
-                if goal is not None and trainer.tokens >= goal:
-                    break
-                if goal is not None and trainer.tokens + batch.shape[0] > goal:
-                    batch = batch[: goal - trainer.tokens]
-                    if batch.shape[0] < 2:
-                        break
-                try:
-                    stats = trainer.step(batch)
-                except ValueError as e:
-                    raise ValueError(f"{where} of the data: {e}") from None
-                used_any = True
-                for s, st in zip(seeds, stats):
-                    for key, value in st.items():
-                        history[s][key].append(value)
-                if bar is not None:
-                    bar.update(batch.shape[0])
-                    rate = trainer.tokens / max(time.perf_counter() - start, 1e-9)
-                    bar.set_postfix(
-                        tok_s=f"{rate:,.0f}",
-                        fvu=f"{np.mean([st['fvu'] for st in stats]):.3f}",
-                        dead=f"{np.mean([st['dead_fraction'] for st in stats]):.1%}",
-                    )
-            # An array is read again from the start until `tokens` are used;
-            # an iterable is used once.
-            if not used_any or goal is None or trainer.tokens >= goal or not hasattr(data, "shape"):
+        for batch, where in batches:
+            if goal is not None and trainer.tokens >= goal:
                 break
+            if goal is not None and trainer.tokens + batch.shape[0] > goal:
+                batch = batch[: goal - trainer.tokens]
+                if batch.shape[0] < 2:
+                    break
+            try:
+                stats = trainer.step(batch)
+            except ValueError as e:
+                raise ValueError(f"{where} of the data: {e}") from None
+            if save_every is not None and trainer.steps % save_every == 0:
+                trainer.save_checkpoint(str(save_dir))
+            if bar is not None:
+                bar.update(batch.shape[0])
+                rate = (trainer.tokens - start_tokens) / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(
+                    tok_s=f"{rate:,.0f}",
+                    fvu=f"{np.mean([st['fvu'] for st in stats]):.3f}",
+                    dead=f"{np.mean([st['dead_fraction'] for st in stats]):.1%}",
+                )
     finally:
         if bar is not None:
             bar.close()
+    if save_dir is not None:
+        trainer.save_checkpoint(str(save_dir))
     counts = trainer.firing_counts
     names = getattr(_train, f"parameter_names_{config.architecture}")()
     out = []
     for i, s in enumerate(seeds):
         out.append(
             SAE(config, dict(zip(names, trainer.parameters(i))), seed=s, firing_counts=counts[i].clone(),
-                history={k: np.asarray(v) for k, v in history[s].items()})
+                history={k: np.asarray(v) for k, v in trainer.history(i).items()})
         )
     return out
 
 
-def _progress_bar(enabled: bool, total):
+def load(path) -> "SAE | list[SAE]":
+    """Reads an SAE folder that :meth:`SAE.save` (or a training checkpoint)
+    wrote; a checkpoint folder gives the list of its seeds' SAEs, by seed."""
+    import json
+
+    path = Path(path)
+    seeds = sorted(path.glob("seed_*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else p.name)
+    if not (path / "cfg.json").exists() and seeds:
+        return [load(p) for p in seeds]
+    _train = _trainer_module()
+    try:
+        config_text, params, metadata = _train.read_sae_folder(str(path))
+    except Exception as e:  # noqa: BLE001 - the compiled reader names the file and problem
+        raise ValueError(str(e)) from None
+    config = SAEConfig(**json.loads(config_text))
+    names = getattr(_train, f"parameter_names_{config.architecture}")()
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")
+    seed = int(metadata["seed"]) if "seed" in metadata else None
+    return SAE(config, {n: params[n] for n in names}, seed=seed)
+
+
+def _progress_bar(enabled: bool, total, done: int = 0):
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="training", unit="tok", unit_scale=True)
+    return tqdm(total=total, initial=done, desc="training", unit="tok", unit_scale=True)
 
 
-__all__ = ["SAEConfig", "SAE", "train", "ARCHITECTURES"]
+__all__ = ["SAEConfig", "SAE", "train", "load", "ARCHITECTURES"]

@@ -5,6 +5,7 @@
 #include <torch/extension.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "saematch/sae/jumprelu.hpp"
 #include "saematch/sae/relu_l1.hpp"
 #include "saematch/sae/topk.hpp"
+#include "saematch/train/checkpoint.hpp"
 #include "saematch/train/trainer.hpp"
 
 namespace py = pybind11;
@@ -105,6 +107,32 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
                  for (const auto& p : t.sae(s).parameters()) out.push_back(p.clone());
                  return out;
              })
+        .def(
+            "save_checkpoint",
+            [](const Trainer& t, const std::string& dir) {
+                py::gil_scoped_release release;
+                train::save_checkpoint(t, dir);
+            },
+            py::arg("dir"))
+        .def(
+            "load_checkpoint", [](Trainer& t, const std::string& dir) { train::load_checkpoint(t, dir); },
+            py::arg("dir"))
+        .def_property(
+            "data_row", [](const Trainer& t) { return t.state().data_row; }, &Trainer::set_data_row)
+        .def("history",
+             [](const Trainer& t, std::int64_t s) {
+                 py::dict d;
+                 std::vector<double> fvu, l0, dead;
+                 for (const auto& st : t.history().at(static_cast<std::size_t>(s))) {
+                     fvu.push_back(st.fvu);
+                     l0.push_back(st.l0);
+                     dead.push_back(st.dead_fraction);
+                 }
+                 d["fvu"] = fvu;
+                 d["l0"] = l0;
+                 d["dead_fraction"] = dead;
+                 return d;
+             })
         .def_property_readonly("firing_counts", [](const Trainer& t) { return t.firing_counts().clone(); })
         .def_property_readonly("lr", [](const Trainer& t) { return t.options().lr; })
         .def_property_readonly("steps", &Trainer::steps)
@@ -134,4 +162,29 @@ PYBIND11_MODULE(_train, m) {
     bind_architecture<sae::GatedSae>(m, "GatedTrainer", "gated");
     bind_architecture<sae::JumpReluSae>(m, "JumpReluTrainer", "jumprelu");
     m.def("default_learning_rate", &train::default_learning_rate, py::arg("num_latents"));
+
+    // One SAE folder (io/sae_folder.hpp): parameters by in-memory name, one
+    // row per latent.
+    m.def(
+        "write_sae_folder",
+        [](const std::string& dir, const py::dict& config, const std::vector<std::string>& names,
+           const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata) {
+            if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
+            saematch::io::SaeFolder f{config_from(config), {}, metadata};
+            for (std::size_t i = 0; i < names.size(); ++i)
+                f.parameters.emplace_back(names[i], train::detail::to_array(params[i]));
+            saematch::io::write_sae_folder(dir, f);
+        },
+        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"));
+    m.def(
+        "read_sae_folder",
+        [](const std::string& dir) {
+            const auto f = saematch::io::read_sae_folder(dir);
+            py::dict params;
+            for (const auto& [name, a] : f.parameters)
+                params[py::str(name)] =
+                    at::from_blob(const_cast<float*>(a.values.data()), a.shape, at::kFloat).clone();
+            return py::make_tuple(saematch::io::detail::config_json(f.config).dump(), params, f.metadata);
+        },
+        py::arg("dir"));
 }

@@ -141,3 +141,70 @@ def test_every_architecture_trains_and_round_trips_through_encode_decode(archite
         assert s.history["l0"][-1] < 16
         assert s.encoder.shape == s.decoder.shape == (48, 16)
     assert sm.compare(saes[0], saes[1], progress=False).enc_cos.shape == (48,)
+
+
+@pytest.mark.parametrize("architecture", ["topk", "jumprelu"])
+def test_save_and_load_round_trip(tmp_path, architecture):
+    _, acts = superposition(count=600, seed=6)
+    cfg = sm.SAEConfig(d_in=20, num_latents=40, k=3, architecture=architecture, jumprelu_init_threshold=0.1,
+                       jumprelu_bandwidth=0.1)
+    sae = sm.train(cfg, acts, seeds=[11], batch_size=100, progress=False)[0]
+    sae.save(tmp_path / "one")
+    back = sm.load(tmp_path / "one")
+    assert back.config == cfg and back.seed == 11
+    for name, value in sae.parameters.items():
+        torch.testing.assert_close(back.parameters[name], value, rtol=1e-6, atol=1e-7)  # jumprelu: exp, then log
+    torch.testing.assert_close(back.forward(acts[:20]), sae.forward(acts[:20]), rtol=1e-5, atol=1e-5)
+    expected = "sae.safetensors" if architecture == "topk" else "sae_weights.safetensors"
+    assert (tmp_path / "one" / expected).exists() and (tmp_path / "one" / "cfg.json").exists()
+
+
+def test_interrupted_training_resumes_bitwise(tmp_path):
+    _, acts = superposition(count=2000, seed=7)
+    cfg = sm.SAEConfig(d_in=20, num_latents=40, k=3)
+    kw = dict(seeds=[1, 2], batch_size=128, progress=False, lr_warmup_steps=5)
+    straight = sm.train(cfg, acts, tokens=3000, **kw)
+    sm.train(cfg, acts, tokens=1280, save_dir=tmp_path / "run", **kw)  # "interrupted" after 10 steps
+    resumed = sm.train(cfg, acts, tokens=3000, save_dir=tmp_path / "run", resume=True, **kw)
+    for a, b in zip(straight, resumed):
+        for name in a.parameters:
+            assert torch.equal(a.parameters[name], b.parameters[name]), name
+        np.testing.assert_array_equal(a.history["fvu"], b.history["fvu"])
+        assert torch.equal(a.firing_counts, b.firing_counts)
+    from_disk = sm.load(tmp_path / "run")
+    assert [s.seed for s in from_disk] == [1, 2]
+    assert torch.equal(from_disk[1].decoder, straight[1].decoder)
+    # An iterable is replayed past the batches already used.
+    batches = [acts[i : i + 128] for i in range(0, 2000, 128)]
+    sm.train(cfg, iter(batches[:5]), save_dir=tmp_path / "it", **kw)
+    resumed_it = sm.train(cfg, iter(batches), save_dir=tmp_path / "it", resume=True, **kw)
+    whole_it = sm.train(cfg, iter(batches), **kw)
+    assert torch.equal(resumed_it[0].encoder, whole_it[0].encoder)
+
+    # A crash mid-run: the last save_every checkpoint (step 6) resumes exactly.
+    def crashing():
+        for i, b in enumerate(batches):
+            if i == 7:
+                raise RuntimeError("power cut")
+            yield b
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        sm.train(cfg, crashing(), save_dir=tmp_path / "crash", save_every=3, **kw)
+    after_crash = sm.train(cfg, iter(batches), save_dir=tmp_path / "crash", resume=True, **kw)
+    assert torch.equal(after_crash[1].decoder, whole_it[1].decoder)
+    assert len(after_crash[1].history["fvu"]) == len(batches)
+
+
+def test_load_reports_damaged_folders(tmp_path):
+    _, acts = superposition(count=300, seed=8)
+    sae = sm.train(sm.SAEConfig(d_in=20, num_latents=40, k=3), acts, batch_size=100, progress=False)[0]
+    sae.save(tmp_path / "s")
+    weights = tmp_path / "s" / "sae.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ValueError, match=r"sae\.safetensors.*(truncated|ends at byte|cover)"):
+        sm.load(tmp_path / "s")
+    (tmp_path / "s" / "cfg.json").write_text('{"saematch": {"architecture": "topk", "d_in": "twenty"}}')
+    with pytest.raises(ValueError, match="cfg.json"):
+        sm.load(tmp_path / "s")
+    with pytest.raises(ValueError, match="save_every needs a save_dir"):
+        sm.train(sae.config, acts, save_every=5, progress=False)

@@ -104,6 +104,13 @@ public:
         return {stacked_, adam_.first_moments(), adam_.second_moments(), firing_counts_, tokens_since_fired_,
                 step_, tokens_, data_row_};
     }
+    // Where in the data the next batch starts, for callers that feed step()
+    // themselves (the Python loop) and want checkpoints to record it.
+    void set_data_row(std::int64_t row) {
+        if (row < 0) throw std::invalid_argument("data row must be >= 0");
+        data_row_ = row;
+    }
+
     void restore(const TrainerState& s, std::vector<std::vector<StepStats>> history) {
         if (s.parameters.size() != stacked_.size())
             throw std::invalid_argument("checkpoint holds " + std::to_string(s.parameters.size()) +
