@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 
 python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm)
-[[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv)
+[[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv eai-sparsify)
 python_missing=()
 for p in "${python_needs[@]}"; do
   python3 -m pip show -q "$p" >/dev/null 2>&1 || python_missing+=("$p")
