@@ -83,9 +83,11 @@ struct BatchTopKSae {
     }
     at::Tensor forward(const at::Tensor& x) const { return decode(encode(x)); }
 
-    StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance) const {
+    StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance,
+                                  std::vector<at::Tensor> out = {}) const {
         const auto codes = select_batch(pre);
-        StepResult r = sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance);
+        if (out.size() > 4) out.resize(4);  // the threshold has no gradient buffer
+        StepResult r = sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance, std::move(out));
         r.grads.push_back(at::Tensor());  // the threshold is not trained by gradient
         const auto positive = codes.values.masked_select(codes.values > 0);
         r.statistic = positive.numel() ? positive.min() : at::zeros({}, x.options());

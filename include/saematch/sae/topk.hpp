@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
@@ -47,26 +49,30 @@ inline at::Tensor firing(const TopKCodes& codes, std::int64_t n) {
 // The FVU of batch x reconstructed from `codes` by decoder (W_dec, b_dec),
 // and its gradient for every TopK-style parameter: grads = {W_enc, b_enc,
 // W_dec, b_dec}, the encoder input being x − b_dec. Only active latents'
-// rows get gradient.
+// rows get gradient. `out`, when given, holds four tensors of the
+// parameters' shapes that the gradients are written into.
 inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
-                                        const at::Tensor& x, const TopKCodes& codes, const at::Tensor& variance) {
+                                        const at::Tensor& x, const TopKCodes& codes, const at::Tensor& variance,
+                                        std::vector<at::Tensor> out = {}) {
     const auto& [values, indices] = codes;
     const std::int64_t n = W_enc.size(0);
+    if (out.empty()) out.resize(4);
     const auto error = gather_weighted_sum(W_dec, indices, values) + b_dec - x;
     StepResult r;
     r.fvu = error.pow(2).sum() / variance;
     r.loss = r.fvu;
     const auto grad_out = error * (2.0 / variance);  // d FVU / d x̂, (tokens, d)
 
-    auto g_W_dec = scatter_weighted_rows(indices, values, grad_out, n);
+    auto g_W_dec = scatter_weighted_rows(indices, values, grad_out, n, out[2]);
     auto g_b_dec = grad_out.sum(0);
     // Through the ReLU: selected values are >= 0, and zero ones pass nothing.
     const auto active = (values > 0).to(values.scalar_type());
     const auto grad_pre = gathered_dots(W_dec, indices, grad_out) * active;
-    auto g_b_enc = at::zeros({n}, x.options()).index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
-    // W_enc's input is x − b_dec: Σ grad_pre ⊗ x, minus b_enc's gradient ⊗ b_dec.
-    auto g_W_enc = scatter_weighted_rows(indices, grad_pre, x, n) - at::outer(g_b_enc, b_dec);
+    auto g_b_enc = out[1].defined() ? out[1].zero_() : at::zeros({n}, x.options());
+    g_b_enc.index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
+    auto g_W_enc = scatter_weighted_rows(indices, grad_pre, x - b_dec, n, out[0]);  // W_enc's input is x − b_dec
     g_b_dec -= gather_weighted_sum(W_enc, indices, grad_pre).sum(0);
+    if (out[3].defined()) g_b_dec = out[3].copy_(g_b_dec);
     r.grads = {g_W_enc, g_b_enc, g_W_dec, g_b_dec};
     r.fired = firing(codes, n);
     r.l0 = active.sum().item<double>() / static_cast<double>(x.size(0));
@@ -136,8 +142,10 @@ struct TopKSae {
 
     // The trainer computes every seed's pre-activations in one GEMM and
     // hands each seed its slice.
-    StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance) const {
-        return sparse_topk_gradients(W_enc, W_dec, b_dec, x, select(pre), variance);
+    // `out`: optional gradient buffers (see sparse_topk_gradients).
+    StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance,
+                                  std::vector<at::Tensor> out = {}) const {
+        return sparse_topk_gradients(W_enc, W_dec, b_dec, x, select(pre), variance, std::move(out));
     }
 
     StepResult step_gradients(const at::Tensor& x, const at::Tensor& variance) const {

@@ -38,6 +38,10 @@ public:
             if (!grads[i].defined()) continue;
             auto& m = first_[i];
             auto& v = second_[i];
+            if (fusable(params[i], grads[i], m, v)) {
+                fused_step(params[i], grads[i], m, v, lr, correction1, correction2);
+                continue;
+            }
             m.mul_(options_.beta1).add_(grads[i], 1.0 - options_.beta1);
             v.mul_(options_.beta2).addcmul_(grads[i], grads[i], 1.0 - options_.beta2);
             const auto denominator = (v / correction2).sqrt_().add_(options_.eps);
@@ -62,6 +66,36 @@ public:
     }
 
 private:
+    static bool fusable(const at::Tensor& p, const at::Tensor& g, const at::Tensor& m, const at::Tensor& v) {
+        for (const at::Tensor* t : {&p, &g, &m, &v})
+            if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
+        return true;
+    }
+
+    // The same update in one pass over the four arrays instead of eight
+    // passes of separate ops (the optimiser was ~10% of a TopK step on the
+    // CPU). Each element's arithmetic is fixed, so it is reproducible.
+    void fused_step(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, double lr, double correction1,
+                    double correction2) const {
+        const float b1 = static_cast<float>(options_.beta1), b2 = static_cast<float>(options_.beta2);
+        const float step = static_cast<float>(lr / correction1), eps = static_cast<float>(options_.eps);
+        const float inv_c2 = static_cast<float>(1.0 / correction2);
+        float* pp = p.data_ptr<float>();
+        const float* gp = g.data_ptr<float>();
+        float* mp = m.data_ptr<float>();
+        float* vp = v.data_ptr<float>();
+        const std::int64_t count = p.numel();
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < count; ++i) {
+            const float gi = gp[i];
+            const float mi = b1 * mp[i] + (1.0f - b1) * gi;
+            const float vi = b2 * vp[i] + (1.0f - b2) * gi * gi;
+            mp[i] = mi;
+            vp[i] = vi;
+            pp[i] -= step * mi / (std::sqrt(vi * inv_c2) + eps);
+        }
+    }
+
     AdamOptions options_;
     std::vector<at::Tensor> first_, second_;
     std::int64_t steps_ = 0;

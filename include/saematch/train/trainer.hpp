@@ -66,9 +66,10 @@ inline double default_learning_rate(std::int64_t num_latents) {
 // An architecture whose pre-activations are ReLU(W_enc (x − b_dec) + b_enc)
 // with W_enc, b_enc and b_dec its parameters 0, 1 and 3, and which can take
 // them from the trainer's one GEMM for all seeds.
+// It also writes its gradients into the buffers it is given.
 template <class S>
-concept SharedEncoderGemm = requires(const S& s, const at::Tensor& x) {
-    { s.gradients_from_pre(x, x, x) } -> std::same_as<sae::StepResult>;
+concept SharedEncoderGemm = requires(const S& s, const at::Tensor& x, std::vector<at::Tensor> out) {
+    { s.gradients_from_pre(x, x, x, out) } -> std::same_as<sae::StepResult>;
 };
 
 template <sae::TrainableSae Sae>
@@ -143,27 +144,33 @@ public:
 
         at::Tensor pre_all;
         if constexpr (SharedEncoderGemm<Sae>) {
-            // Every seed's pre-activations from one GEMM.
+            // Every seed's pre-activations from one GEMM, into a buffer kept
+            // between steps (a fresh 1 GiB for 4 seeds costs page faults).
             const auto& W_enc = stacked_[0];
-            const auto bias = stacked_[1] - at::bmm(W_enc, stacked_[3].unsqueeze(2)).squeeze(2);  // (seeds, n)
-            pre_all = at::addmm(bias.reshape({1, seeds * n}), x, W_enc.reshape({seeds * n, d}).t());
+            const auto bias = stacked_[1] - at::bmm(W_enc, stacked_[b_dec_].unsqueeze(2)).squeeze(2);  // (seeds, n)
+            if (!pre_buffer_.defined() || pre_buffer_.size(0) < tokens)
+                pre_buffer_ = at::empty({std::max(tokens, options_.batch_size), seeds * n}, x.options());
+            pre_all = pre_buffer_.narrow(0, 0, tokens);
+            at::addmm_out(pre_all, bias.reshape({1, seeds * n}), x, W_enc.reshape({seeds * n, d}).t());
             pre_all.relu_();
         }
-        std::vector<at::Tensor> grads(stacked_.size());  // undefined until a seed gives one
+        std::vector<at::Tensor> grads(stacked_.size());  // undefined: a buffer without gradient
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
         tokens_since_fired_.add_(tokens);
         for (std::int64_t s = 0; s < seeds; ++s) {
             Sae one = sae(s);
+            std::vector<at::Tensor> slots;
+            for (const auto& g : grad_buffers_) slots.push_back(g[s]);
             sae::StepResult r;
             if constexpr (SharedEncoderGemm<Sae>)
-                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance);
+                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance, slots);
             else
                 r = one.step_gradients(x, variance);
             one.before_update(r);
             for (std::size_t p = 0; p < r.grads.size(); ++p) {
                 if (!r.grads[p].defined()) continue;
-                if (!grads[p].defined()) grads[p] = at::empty_like(stacked_[p]);
-                grads[p][s].copy_(r.grads[p]);
+                if (!r.grads[p].is_same(slots[p])) slots[p].copy_(r.grads[p]);
+                grads[p] = grad_buffers_[p];
             }
             firing_counts_[s].add_(r.fired);
             tokens_since_fired_[s].masked_fill_(r.fired > 0, 0);
@@ -244,6 +251,7 @@ private:
                 }
             for (std::size_t p = 0; p < params.size(); ++p) stacked_[p][s].copy_(params[p]);
         }
+        for (const auto& p : stacked_) grad_buffers_.push_back(at::zeros_like(p));
         const auto counts = at::TensorOptions().dtype(at::kLong).device(options_.device);
         firing_counts_ = at::zeros({seeds, config_.num_latents}, counts);
         tokens_since_fired_ = at::zeros({seeds, config_.num_latents}, counts);
@@ -257,7 +265,9 @@ private:
                                         std::to_string(x.dim()) + "-D with last size " +
                                         std::to_string(x.dim() ? x.size(-1) : 0));
         if (x.size(0) < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
-        if (!at::isfinite(x).all().item<bool>()) {
+        // One reduction says whether all is finite (a NaN or inf makes the
+        // sum so; a finite sum can only be wrong the other way, by overflow).
+        if (!std::isfinite(x.sum().item<double>()) && !at::isfinite(x).all().item<bool>()) {
             const auto bad = at::nonzero(~at::isfinite(x))[0];
             throw std::invalid_argument("batch has a non-finite value at token " +
                                         std::to_string(bad[0].item<std::int64_t>()) + ", dimension " +
@@ -276,6 +286,8 @@ private:
     sae::SaeConfig config_;
     TrainOptions options_;
     std::vector<at::Tensor> stacked_;  // each parameter, stacked over seeds
+    std::vector<at::Tensor> grad_buffers_;  // their gradients, same shapes, reused every step
+    at::Tensor pre_buffer_;                 // the shared encoder GEMM's output
     std::size_t b_dec_ = 0;            // which one is b_dec
     at::Tensor firing_counts_, tokens_since_fired_;
     std::vector<std::vector<StepStats>> history_;
