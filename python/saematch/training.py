@@ -14,6 +14,7 @@ torch is imported on first use, so ``import saematch`` stays light.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,21 @@ def _array_batches(t, batch_size: int, goal: int, trainer):
         yield piece, where
 
 
+class _Shards:
+    """A folder (or file) of activation shards as a (tokens, d) source that
+    slices like a tensor: each slice is read from the mapped files."""
+
+    def __init__(self, path):
+        from saematch import _core
+
+        self._shards = _core.ActivationShards(str(path))
+        self.shape = (self._shards.tokens, self._shards.d)
+
+    def __getitem__(self, rows: slice):
+        torch = _torch()
+        return torch.from_numpy(self._shards.read(rows.start, rows.stop - rows.start))
+
+
 def _iterable_batches(data, d_in: int, skip: int, goal):
     torch = _torch()
     for i, item in enumerate(data):
@@ -199,10 +215,12 @@ def train(
     """Trains one SAE per seed on the same batches in the same order and
     returns them in seed order.
 
-    ``data``: a (tokens, d_in) array or tensor (read in order, ``batch_size``
-    rows per step, again from the start until ``tokens`` are used; default one
-    pass), or an iterable of (batch, d_in) tensors (used as given, until it
-    ends or ``tokens`` are used). ``lr=None``: ``2e-4 / sqrt(num_latents /
+    ``data``: a (tokens, d_in) array or tensor, or the path of a folder of
+    ``.npy`` / ``.safetensors`` shards (memory-mapped, in natural file-name
+    order) -- read in order, ``batch_size`` rows per step, again from the start
+    until ``tokens`` are used (default one pass) -- or an iterable of
+    (batch, d_in) tensors (used as given, until it ends or ``tokens`` are
+    used). ``lr=None``: ``2e-4 / sqrt(num_latents /
     2**14)``. ``device``: "cpu" or a CUDA device. On the CPU, equal inputs give
     bitwise-equal SAEs.
 
@@ -244,9 +262,11 @@ def train(
         if resume and (save_dir / "trainer_state.safetensors").exists():
             trainer.load_checkpoint(str(save_dir))
 
-    if isinstance(data, (np.ndarray, torch.Tensor)):
-        t = torch.as_tensor(data)
-        if t.dim() != 2 or t.shape[1] != config.d_in:
+    if isinstance(data, (str, os.PathLike)):
+        data = _Shards(data)
+    if isinstance(data, (np.ndarray, torch.Tensor, _Shards)):
+        t = data if isinstance(data, _Shards) else torch.as_tensor(data)
+        if len(t.shape) != 2 or t.shape[1] != config.d_in:
             raise ValueError(f"data must be (tokens, {config.d_in}), got shape {tuple(t.shape)}")
         if t.shape[0] < 2:
             raise ValueError(f"data needs at least 2 tokens, got {t.shape[0]}")

@@ -5,10 +5,12 @@
 namespace saematch::python {
 void bind_lap(pybind11::module_& m);
 void bind_compare(pybind11::module_& m);
+void bind_io(pybind11::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "saematch compiled core (use the saematch package, not this module)";
     saematch::python::bind_lap(m);
     saematch::python::bind_compare(m);
+    saematch::python::bind_io(m);
 }

@@ -208,3 +208,34 @@ def test_load_reports_damaged_folders(tmp_path):
         sm.load(tmp_path / "s")
     with pytest.raises(ValueError, match="save_every needs a save_dir"):
         sm.train(sae.config, acts, save_every=5, progress=False)
+
+
+def test_training_from_a_folder_of_shards_equals_training_from_the_tensor(tmp_path):
+    _, acts = superposition(count=1000, seed=9)
+    shards = tmp_path / "acts"
+    shards.mkdir()
+    # Uneven shards in natural order (shard_10 after shard_9), float32 and float64.
+    bounds = [0, 130, 400, 555, 1000]
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        part = acts[a:b].numpy()
+        np.save(shards / f"shard_{[2, 9, 10, 11][i]}.npy", part.astype(np.float64) if i == 2 else part)
+    cfg = sm.SAEConfig(d_in=20, num_latents=40, k=3)
+    kw = dict(seeds=[0, 1], batch_size=128, tokens=2500, progress=False)
+    from_tensor = sm.train(cfg, acts, **kw)
+    from_disk = sm.train(cfg, shards, **kw)
+    for a, b in zip(from_tensor, from_disk):
+        assert torch.equal(a.decoder, b.decoder)
+
+
+def test_a_bad_shard_is_named(tmp_path):
+    folder = tmp_path / "acts"
+    folder.mkdir()
+    good = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    bad = good.copy()
+    bad[7, 2] = np.inf
+    np.save(folder / "a.npy", good)
+    np.save(folder / "b.npy", bad)
+    with pytest.raises(ValueError, match=r"b\.npy: row 7, column 2 is NaN or infinite"):
+        sm.train(sm.SAEConfig(d_in=8, num_latents=16, k=2), folder, batch_size=40, progress=False)
+    with pytest.raises(ValueError, match=r"data must be \(tokens, 9\)"):
+        sm.train(sm.SAEConfig(d_in=9, num_latents=16, k=2), folder, progress=False)

@@ -1,0 +1,42 @@
+// Activation shards for the Python trainer: rows read from memory-mapped
+// .npy / .safetensors files into float32 NumPy arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "saematch/io/activation_shards.hpp"
+
+namespace py = pybind11;
+
+namespace saematch::python {
+
+void bind_io(py::module_& m) {
+    py::class_<io::ActivationShards>(m, "ActivationShards")
+        .def(py::init<const std::string&>(), py::arg("path"))
+        .def_property_readonly("d", &io::ActivationShards::d)
+        .def_property_readonly("tokens", &io::ActivationShards::tokens)
+        .def_property_readonly("paths",
+                               [](const io::ActivationShards& s) {
+                                   std::vector<std::string> out;
+                                   for (const auto& shard : s.shards()) out.push_back(shard.path.string());
+                                   return out;
+                               })
+        .def(
+            "read",
+            [](const io::ActivationShards& s, std::int64_t start, std::int64_t count) {
+                py::array_t<float> out({count, s.d()});
+                float* data = out.mutable_data();
+                {
+                    py::gil_scoped_release release;
+                    s.read(start, count, data);
+                }
+                return out;
+            },
+            py::arg("start"), py::arg("count"));
+}
+
+}  // namespace saematch::python
