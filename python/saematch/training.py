@@ -37,6 +37,9 @@ class SAEConfig:
     the thresholds' start and the straight-through window (SAELens's 0.001;
     raise both for activations of large norm). ``batchtopk_threshold_momentum``:
     how fast BatchTopK's inference threshold follows training batches.
+    ``auxk_alpha`` and ``multi_topk`` (topk): sparsify's AuxK loss (the top
+    d/2 dead latents predicting the residual; 0 turns it off, sparsify's
+    current default) and multi-TopK loss (the FVU with 4k latents, weight 1/8).
     """
 
     d_in: int
@@ -47,6 +50,8 @@ class SAEConfig:
     jumprelu_init_threshold: float = 0.001
     jumprelu_bandwidth: float = 0.001
     batchtopk_threshold_momentum: float = 0.01
+    auxk_alpha: float = 0.0
+    multi_topk: bool = False
 
     def _as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -64,6 +69,8 @@ class SAEConfig:
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0 or (value == 0 and name != "sparsity_coefficient"):
                 raise ValueError(f"SAEConfig.{name} must be a finite positive number, got {value!r}")
+        if not (np.isfinite(self.auxk_alpha) and self.auxk_alpha >= 0):
+            raise ValueError(f"SAEConfig.auxk_alpha must be a finite number >= 0, got {self.auxk_alpha!r}")
         if not 0 < self.batchtopk_threshold_momentum <= 1:
             raise ValueError("SAEConfig.batchtopk_threshold_momentum must be in (0, 1]")
 

@@ -34,6 +34,8 @@ sae::SaeConfig config_from(const py::dict& d) {
     c.jumprelu_init_threshold = d["jumprelu_init_threshold"].cast<double>();
     c.jumprelu_bandwidth = d["jumprelu_bandwidth"].cast<double>();
     c.batchtopk_threshold_momentum = d["batchtopk_threshold_momentum"].cast<double>();
+    c.auxk_alpha = d["auxk_alpha"].cast<double>();
+    c.multi_topk = d["multi_topk"].cast<bool>();
     c.validate();
     return c;
 }

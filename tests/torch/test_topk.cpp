@@ -126,3 +126,42 @@ TEST_CASE("removing the parallel component leaves gradients orthogonal to the de
     sae::remove_parallel_component(s.W_dec, grad);
     CHECK((grad * s.W_dec).sum(1).abs().max().item<double>() < 1e-5);
 }
+
+TEST_CASE("TopK with AuxK and multi-TopK: the gradient equals autograd through sparsify's loss", "[sae]") {
+    torch::manual_seed(21);
+    auto c = small_config(12, 40, 3);
+    c.auxk_alpha = 0.5;
+    c.multi_topk = true;
+    auto s = sae::TopKSae::initialised(c, 3);
+    s.b_dec = torch::randn({12}) * 0.3;
+    s.b_enc = torch::randn({40}) * 0.1;
+    const auto x = torch::randn({25, 12}) + 0.5;
+    const auto variance = sae::total_variance(x);
+    auto dead = torch::zeros({40}, torch::kBool);
+    dead.index_put_({torch::arange(0, 40, 3)}, true);  // 14 dead latents: more than d/2 = 6
+    const auto g = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, dead);
+
+    auto W_enc = s.W_enc.clone().requires_grad_(true), b_enc = s.b_enc.clone().requires_grad_(true);
+    auto W_dec = s.W_dec.clone().requires_grad_(true), b_dec = s.b_dec.clone().requires_grad_(true);
+    const auto pre = torch::relu(torch::addmm(b_enc, x - b_dec, W_enc.t()));
+    const auto mask_of = [&](const torch::Tensor& scores, std::int64_t k) {
+        return torch::zeros_like(pre).scatter_(1, std::get<1>(scores.detach().topk(k, 1)), 1.0);
+    };
+    const auto recon = (pre * mask_of(pre, 3)).mm(W_dec) + b_dec;
+    const auto fvu = (recon - x).pow(2).sum() / variance;
+    const auto multi = ((pre * mask_of(pre, 12)).mm(W_dec) + b_dec - x).pow(2).sum() / variance;
+    const auto aux_scores = pre.masked_fill(dead.logical_not().unsqueeze(0), -1e30);
+    const auto e_hat = (pre * mask_of(aux_scores, 6)).mm(W_dec);  // no b_dec: the residual already has it
+    const auto auxk = 1.0 * (e_hat - (x - recon).detach()).pow(2).sum() / variance;  // scale min(14/6, 1) = 1
+    const auto loss = fvu + 0.5 * auxk + multi / 8;
+    loss.backward();
+    CHECK(g.loss.item<double>() == Approx(loss.item<double>()).epsilon(1e-5));
+    CHECK(g.fvu.item<double>() == Approx(fvu.item<double>()).epsilon(1e-5));
+    CHECK(relative_error(g.grads[0], W_enc.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[1], b_enc.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[2], W_dec.grad()) < 1e-4);
+    CHECK(relative_error(g.grads[3], b_dec.grad()) < 1e-4);
+    // Without dead latents AuxK contributes nothing.
+    const auto none = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, torch::zeros({40}, torch::kBool));
+    CHECK(none.loss.item<double>() == Approx((fvu + multi / 8).item<double>()).epsilon(1e-5));
+}

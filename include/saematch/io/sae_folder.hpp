@@ -86,7 +86,9 @@ inline nlohmann::json config_json(const sae::SaeConfig& c) {
             {"sparsity_coefficient", c.sparsity_coefficient},
             {"jumprelu_init_threshold", c.jumprelu_init_threshold},
             {"jumprelu_bandwidth", c.jumprelu_bandwidth},
-            {"batchtopk_threshold_momentum", c.batchtopk_threshold_momentum}};
+            {"batchtopk_threshold_momentum", c.batchtopk_threshold_momentum},
+            {"auxk_alpha", c.auxk_alpha},
+            {"multi_topk", c.multi_topk}};
 }
 
 template <class T>
@@ -110,6 +112,8 @@ inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::files
     c.jumprelu_init_threshold = json_field<double>(j, "jumprelu_init_threshold", file);
     c.jumprelu_bandwidth = json_field<double>(j, "jumprelu_bandwidth", file);
     c.batchtopk_threshold_momentum = json_field<double>(j, "batchtopk_threshold_momentum", file);
+    if (j.contains("auxk_alpha")) c.auxk_alpha = json_field<double>(j, "auxk_alpha", file);
+    if (j.contains("multi_topk")) c.multi_topk = json_field<bool>(j, "multi_topk", file);
     try {
         c.validate();
     } catch (const std::invalid_argument& e) {
@@ -162,7 +166,7 @@ inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& 
         cfg["normalize_decoder"] = true;
         cfg["num_latents"] = c.num_latents;
         cfg["k"] = c.k;
-        cfg["multi_topk"] = false;
+        cfg["multi_topk"] = c.multi_topk;
         cfg["skip_connection"] = false;
         cfg["transcode"] = false;
         cfg["d_in"] = c.d_in;

@@ -54,6 +54,11 @@ struct SaeConfig {
     // batchtopk: how fast the inference threshold follows each batch's
     // smallest selected activation (an exponential moving average).
     double batchtopk_threshold_momentum = 0.01;
+    // topk, as in sparsify: the weight of the AuxK loss (the top d/2 dead
+    // latents predicting the residual; 0: off, sparsify 1.3's default) and
+    // the multi-TopK loss (the FVU with 4k latents, weighted 1/8).
+    double auxk_alpha = 0.0;
+    bool multi_topk = false;
 
     // Throws std::invalid_argument naming the field that is wrong.
     void validate() const {
@@ -68,6 +73,7 @@ struct SaeConfig {
             throw std::invalid_argument("SaeConfig::sparsity_coefficient must be >= 0");
         if (!(jumprelu_init_threshold > 0.0) || !(jumprelu_bandwidth > 0.0))
             throw std::invalid_argument("SaeConfig::jumprelu_init_threshold and jumprelu_bandwidth must be > 0");
+        if (!(auxk_alpha >= 0.0)) throw std::invalid_argument("SaeConfig::auxk_alpha must be >= 0");
         if (!(batchtopk_threshold_momentum > 0.0 && batchtopk_threshold_momentum <= 1.0))
             throw std::invalid_argument("SaeConfig::batchtopk_threshold_momentum must be in (0, 1]");
     }

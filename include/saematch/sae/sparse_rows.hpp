@@ -81,9 +81,10 @@ inline at::Tensor gather_weighted_sum(const at::Tensor& rows, const at::Tensor& 
 // (n, d): row i is Σ over the (b, j) with index[b, j] = i of weight[b, j] ·
 // vectors[b]; zero for rows no token touched. Written into `out` when it is
 // given (a contiguous (n, d) tensor, e.g. the trainer's gradient buffer:
-// no fresh 50 MB allocation and its page faults every step).
+// no fresh 50 MB allocation and its page faults every step), or added to it
+// when `accumulate`.
 inline at::Tensor scatter_weighted_rows(const at::Tensor& index, const at::Tensor& weight, const at::Tensor& vectors,
-                                        std::int64_t n, at::Tensor out = {}) {
+                                        std::int64_t n, at::Tensor out = {}, bool accumulate = false) {
     detail::check_sparse_args(index, weight, "scatter_weighted_rows");
     const std::int64_t batch = index.size(0), k = index.size(1), d = vectors.size(1);
     if (out.defined() && (out.sizes() != at::IntArrayRef({n, d}) || !out.is_contiguous()))
@@ -91,8 +92,9 @@ inline at::Tensor scatter_weighted_rows(const at::Tensor& index, const at::Tenso
     if (!(detail::cpu_float(vectors) && detail::cpu_float(weight))) {
         auto flat = index.reshape({batch * k});
         auto contributions = (weight.unsqueeze(2) * vectors.unsqueeze(1)).reshape({batch * k, d});
-        if (!out.defined()) out = at::empty({n, d}, vectors.options());
-        return out.zero_().index_add_(0, flat, contributions);
+        if (!out.defined()) return at::zeros({n, d}, vectors.options()).index_add_(0, flat, contributions);
+        if (!accumulate) out.zero_();
+        return out.index_add_(0, flat, contributions);
     }
     const auto ix = index.contiguous();
     const auto w = weight.contiguous();
@@ -111,12 +113,15 @@ inline at::Tensor scatter_weighted_rows(const at::Tensor& index, const at::Tenso
         std::vector<std::int64_t> next(start.begin(), start.end() - 1);
         for (std::int64_t e = 0; e < batch * k; ++e) order[static_cast<std::size_t>(next[static_cast<std::size_t>(ip[e])]++)] = e;
     }
-    if (!out.defined()) out = at::empty({n, d}, vectors.options());
+    if (!out.defined()) {
+        out = at::empty({n, d}, vectors.options());
+        accumulate = false;
+    }
     float* op = out.data_ptr<float>();
 #pragma omp parallel for schedule(dynamic, 64)
     for (std::int64_t i = 0; i < n; ++i) {
         float* o = op + i * d;
-        std::fill(o, o + d, 0.0f);
+        if (!accumulate) std::fill(o, o + d, 0.0f);
         for (std::int64_t p = start[static_cast<std::size_t>(i)]; p < start[static_cast<std::size_t>(i) + 1]; ++p) {
             const std::int64_t e = order[static_cast<std::size_t>(p)];
             const float s = wp[e];

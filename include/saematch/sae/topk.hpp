@@ -19,7 +19,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -46,36 +48,61 @@ inline at::Tensor firing(const TopKCodes& codes, std::int64_t n) {
     return at::zeros({n}, codes.indices.options()).index_add_(0, fired, at::ones_like(fired));
 }
 
+// Gradient buffers for the TopK-style parameters {W_enc, b_enc, W_dec,
+// b_dec}, summed over the loss terms of one step.
+struct TopKGradients {
+    at::Tensor W_enc, b_enc, W_dec, b_dec;
+    bool started = false;  // false: the first term overwrites (the buffers hold last step's values)
+};
+
+// Adds the gradient of scale · ‖decode(codes) − target‖² / variance, where
+// decode = Σ values · W_dec[indices] (+ b_dec when with_bias), to g, and
+// returns the term's value ‖…‖² / variance. Encoder input is x − b_dec;
+// only the latents in `codes` get encoder and decoder gradient.
+inline at::Tensor add_sparse_reconstruction(const at::Tensor& W_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
+                                            const at::Tensor& z, const TopKCodes& codes, const at::Tensor& target,
+                                            bool with_bias, double scale, const at::Tensor& variance,
+                                            TopKGradients& g) {
+    const auto& [values, indices] = codes;
+    const std::int64_t n = W_enc.size(0);
+    auto error = gather_weighted_sum(W_dec, indices, values) - target;
+    if (with_bias) error += b_dec;
+    const auto value = error.pow(2).sum() / variance;
+    const auto grad_out = error * (2.0 * scale / variance);  // d term / d decode, (tokens, d)
+    const bool add = g.started;
+    g.W_dec = scatter_weighted_rows(indices, values, grad_out, n, g.W_dec, add);
+    // Through the ReLU: selected values are >= 0, and zero ones pass nothing.
+    const auto grad_pre = gathered_dots(W_dec, indices, grad_out) * (values > 0).to(values.scalar_type());
+    if (!g.b_enc.defined()) g.b_enc = at::zeros({n}, z.options());
+    if (!add) g.b_enc.zero_();
+    g.b_enc.index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
+    g.W_enc = scatter_weighted_rows(indices, grad_pre, z, n, g.W_enc, add);
+    auto g_b_dec = -gather_weighted_sum(W_enc, indices, grad_pre).sum(0);
+    if (with_bias) g_b_dec += grad_out.sum(0);
+    if (!g.b_dec.defined()) g.b_dec = at::zeros_like(b_dec);
+    if (add)
+        g.b_dec.add_(g_b_dec);
+    else
+        g.b_dec.copy_(g_b_dec);
+    g.started = true;
+    return value;
+}
+
 // The FVU of batch x reconstructed from `codes` by decoder (W_dec, b_dec),
 // and its gradient for every TopK-style parameter: grads = {W_enc, b_enc,
-// W_dec, b_dec}, the encoder input being x − b_dec. Only active latents'
-// rows get gradient. `out`, when given, holds four tensors of the
-// parameters' shapes that the gradients are written into.
+// W_dec, b_dec}. `out`, when given, holds four tensors of the parameters'
+// shapes that the gradients are written into.
 inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tensor& W_dec, const at::Tensor& b_dec,
                                         const at::Tensor& x, const TopKCodes& codes, const at::Tensor& variance,
                                         std::vector<at::Tensor> out = {}) {
-    const auto& [values, indices] = codes;
-    const std::int64_t n = W_enc.size(0);
-    if (out.empty()) out.resize(4);
-    const auto error = gather_weighted_sum(W_dec, indices, values) + b_dec - x;
+    out.resize(4);
+    TopKGradients g{out[0], out[1], out[2], out[3]};
     StepResult r;
-    r.fvu = error.pow(2).sum() / variance;
+    r.fvu = add_sparse_reconstruction(W_enc, W_dec, b_dec, x - b_dec, codes, x, true, 1.0, variance, g);
     r.loss = r.fvu;
-    const auto grad_out = error * (2.0 / variance);  // d FVU / d x̂, (tokens, d)
-
-    auto g_W_dec = scatter_weighted_rows(indices, values, grad_out, n, out[2]);
-    auto g_b_dec = grad_out.sum(0);
-    // Through the ReLU: selected values are >= 0, and zero ones pass nothing.
-    const auto active = (values > 0).to(values.scalar_type());
-    const auto grad_pre = gathered_dots(W_dec, indices, grad_out) * active;
-    auto g_b_enc = out[1].defined() ? out[1].zero_() : at::zeros({n}, x.options());
-    g_b_enc.index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
-    auto g_W_enc = scatter_weighted_rows(indices, grad_pre, x - b_dec, n, out[0]);  // W_enc's input is x − b_dec
-    g_b_dec -= gather_weighted_sum(W_enc, indices, grad_pre).sum(0);
-    if (out[3].defined()) g_b_dec = out[3].copy_(g_b_dec);
-    r.grads = {g_W_enc, g_b_enc, g_W_dec, g_b_dec};
-    r.fired = firing(codes, n);
-    r.l0 = active.sum().item<double>() / static_cast<double>(x.size(0));
+    r.grads = {g.W_enc, g.b_enc, g.W_dec, g.b_dec};
+    r.fired = firing(codes, W_enc.size(0));
+    r.l0 = (codes.values > 0).sum().item<double>() / static_cast<double>(x.size(0));
     return r;
 }
 
@@ -142,10 +169,42 @@ struct TopKSae {
 
     // The trainer computes every seed's pre-activations in one GEMM and
     // hands each seed its slice.
-    // `out`: optional gradient buffers (see sparse_topk_gradients).
+    // `out`: optional gradient buffers (see sparse_topk_gradients); `dead`:
+    // (n) bool, the latents counted dead so far, for the AuxK loss.
     StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance,
-                                  std::vector<at::Tensor> out = {}) const {
-        return sparse_topk_gradients(W_enc, W_dec, b_dec, x, select(pre), variance, std::move(out));
+                                  std::vector<at::Tensor> out = {}, const at::Tensor& dead = {}) const {
+        const auto codes = select(pre);
+        if (config.auxk_alpha == 0.0 && !config.multi_topk)
+            return sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance, std::move(out));
+        out.resize(4);
+        TopKGradients g{out[0], out[1], out[2], out[3]};
+        const auto z = x - b_dec;
+        StepResult r;
+        r.fvu = add_sparse_reconstruction(W_enc, W_dec, b_dec, z, codes, x, true, 1.0, variance, g);
+        r.loss = r.fvu.clone();
+        if (config.multi_topk) {
+            auto [values, indices] = at::topk(pre, std::min(4 * config.k, config.num_latents), 1, true, false);
+            r.loss += add_sparse_reconstruction(W_enc, W_dec, b_dec, z, {values, indices}, x, true, 1.0 / 8.0,
+                                                variance, g) /
+                      8.0;
+        }
+        const std::int64_t num_dead = dead.defined() ? dead.sum().item<std::int64_t>() : 0;
+        if (config.auxk_alpha > 0.0 && num_dead > 0) {
+            // sparsify's heuristic (Gao et al., appendix B.1): the top d/2 dead
+            // latents predict the residual, the loss scaled down when fewer are dead.
+            const std::int64_t half = std::max<std::int64_t>(1, config.d_in / 2);
+            const double scale = std::min(static_cast<double>(num_dead) / static_cast<double>(half), 1.0);
+            const auto masked = pre.masked_fill(dead.logical_not().unsqueeze(0), -std::numeric_limits<float>::infinity());
+            auto [values, indices] = at::topk(masked, std::min(half, num_dead), 1, true, false);
+            const auto residual = (x - decode(codes)).detach();
+            const double weight = config.auxk_alpha * scale;
+            r.loss += weight * add_sparse_reconstruction(W_enc, W_dec, b_dec, z, {values, indices}, residual, false,
+                                                         weight, variance, g);
+        }
+        r.grads = {g.W_enc, g.b_enc, g.W_dec, g.b_dec};
+        r.fired = firing(codes, config.num_latents);
+        r.l0 = (codes.values > 0).sum().item<double>() / static_cast<double>(x.size(0));
+        return r;
     }
 
     StepResult step_gradients(const at::Tensor& x, const at::Tensor& variance) const {

@@ -156,13 +156,16 @@ public:
         }
         std::vector<at::Tensor> grads(stacked_.size());  // undefined: a buffer without gradient
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
+        const auto dead_before = tokens_since_fired_ >= options_.dead_after_tokens;  // for AuxK
         tokens_since_fired_.add_(tokens);
         for (std::int64_t s = 0; s < seeds; ++s) {
             Sae one = sae(s);
             std::vector<at::Tensor> slots;
             for (const auto& g : grad_buffers_) slots.push_back(g[s]);
             sae::StepResult r;
-            if constexpr (SharedEncoderGemm<Sae>)
+            if constexpr (requires { one.gradients_from_pre(x, x, x, slots, dead_before[s]); })
+                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance, slots, dead_before[s]);
+            else if constexpr (SharedEncoderGemm<Sae>)
                 r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance, slots);
             else
                 r = one.step_gradients(x, variance);
