@@ -216,6 +216,8 @@ def train(
     *,
     save_every: int | None = None,
     resume: bool = False,
+    optimizer: str = "adam",
+    bf16: bool = False,
     lr_warmup_steps: int = 1000,
     dead_after_tokens: int = 10_000_000,
 ) -> list[SAE]:
@@ -237,6 +239,10 @@ def train(
     go on. ``resume=True`` continues from it when it exists (same config and
     seeds; the same ``data``, of which an iterable is replayed past the
     batches already used), ending bitwise where the uninterrupted run would.
+
+    ``optimizer``: ``"adam"`` or ``"signum"`` (the sign of the gradient's
+    moving average). ``bf16=True``: the encoder GEMM of topk/batchtopk in
+    bfloat16 (like sparsify's autocast on GPUs; gradients stay float32).
     """
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
@@ -263,6 +269,8 @@ def train(
         lr_warmup_steps=lr_warmup_steps,
         dead_after_tokens=dead_after_tokens,
         device=str(device),
+        optimizer=optimizer,
+        bf16_encoder=bool(bf16),
     )
     if save_dir is not None:
         save_dir = Path(save_dir)

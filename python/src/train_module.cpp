@@ -79,8 +79,16 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
     using Trainer = train::Trainer<Sae>;
     py::class_<Trainer>(m, trainer_name)
         .def(py::init([](const py::dict& config, std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
-                         std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device) {
+                         std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device,
+                         const std::string& optimizer, bool bf16_encoder) {
                  train::TrainOptions o;
+                 if (optimizer == "adam")
+                     o.optimizer = train::OptimizerKind::adam;
+                 else if (optimizer == "signum")
+                     o.optimizer = train::OptimizerKind::signum;
+                 else
+                     throw std::invalid_argument("optimizer must be 'adam' or 'signum', got '" + optimizer + "'");
+                 o.bf16_encoder = bf16_encoder;
                  o.seeds = std::move(seeds);
                  o.batch_size = batch_size;
                  o.lr = lr;
@@ -90,7 +98,8 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
                  return Trainer(config_from(config), o);
              }),
              py::arg("config"), py::arg("seeds"), py::arg("batch_size"), py::arg("lr"), py::arg("lr_warmup_steps"),
-             py::arg("dead_after_tokens"), py::arg("device"))
+             py::arg("dead_after_tokens"), py::arg("device"), py::arg("optimizer") = "adam",
+             py::arg("bf16_encoder") = false)
         .def(
             "step",
             [](Trainer& t, const at::Tensor& batch) {

@@ -239,3 +239,15 @@ def test_a_bad_shard_is_named(tmp_path):
         sm.train(sm.SAEConfig(d_in=8, num_latents=16, k=2), folder, batch_size=40, progress=False)
     with pytest.raises(ValueError, match=r"data must be \(tokens, 9\)"):
         sm.train(sm.SAEConfig(d_in=9, num_latents=16, k=2), folder, progress=False)
+
+
+def test_signum_and_bf16_options_are_accepted_and_checked():
+    _, acts = superposition(count=2000, seed=10)
+    cfg = sm.SAEConfig(d_in=20, num_latents=40, k=3, multi_topk=True, auxk_alpha=1 / 32)
+    adam = sm.train(cfg, acts, batch_size=200, progress=False)[0]
+    signum = sm.train(cfg, acts, batch_size=200, optimizer="signum", progress=False)[0]
+    bf16 = sm.train(cfg, acts, batch_size=200, bf16=True, progress=False)[0]
+    assert not torch.equal(adam.decoder, signum.decoder) and not torch.equal(adam.decoder, bf16.decoder)
+    assert abs(bf16.history["fvu"][0] - adam.history["fvu"][0]) < 0.01 * adam.history["fvu"][0]
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'signum'"):
+        sm.train(cfg, acts, optimizer="sgd", progress=False)

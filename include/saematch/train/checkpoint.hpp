@@ -3,7 +3,7 @@
 //   seed_<seed>/          each SAE in its library's layout (io/sae_folder.hpp):
 //                         what other tools load
 //   trainer_state.safetensors
-//                         the stacked parameters, Adam's moments, firing counts
+//                         the stacked parameters, the optimiser's moments, firing counts
 //                         and tokens since each latent fired; its metadata holds
 //                         step, tokens, data position, seeds, config and the
 //                         per-step history as JSON

@@ -2,16 +2,18 @@
 // same batches in the same order: the paper's protocol, as one pass.
 //
 // The seeds' parameters are stacked ([N, n, d] and so on) and each seed's
-// SAE is made of views of its slices, so Adam updates all seeds in one go.
+// SAE is made of views of its slices, so the optimiser updates all seeds in
+// one go.
 // For TopK and BatchTopK the encoder products of all seeds are one GEMM:
 // with z = x − b_dec,
 //     W_enc z + b_enc = x W_encᵀ + (b_enc − W_enc b_dec),
 // so x · [W_enc¹; …; W_encᴺ]ᵀ plus a per-seed bias gives every seed's
 // pre-activations, and the batch is read once.
 //
-// Defaults follow sparsify: Adam, learning rate 2e-4 / sqrt(n / 2^14) with a
-// linear warm-up, b_dec started at the first batch's mean; a latent counts
-// as dead after 10M tokens without firing. On the CPU two runs with the same
+// Defaults: Adam (sparsify's default is Signum; both are here), learning
+// rate 2e-4 / sqrt(n / 2^14) with a linear warm-up, b_dec started at the
+// first batch's mean (sparsify); a latent counts as dead after 10M tokens
+// without firing. On the CPU two runs with the same
 // seeds give bitwise-equal weights.
 #pragma once
 
@@ -28,17 +30,22 @@
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/topk.hpp"
-#include "saematch/train/adam.hpp"
+#include "saematch/train/optimizer.hpp"
 
 namespace saematch::train {
 
 struct TrainOptions {
     std::vector<std::uint64_t> seeds{0};
     std::int64_t batch_size = 4096;  // tokens per step
-    // Adam's learning rate; 0 means 2e-4 / sqrt(num_latents / 2^14).
+    // The learning rate; 0 means 2e-4 / sqrt(num_latents / 2^14).
     double lr = 0.0;
     std::int64_t lr_warmup_steps = 1000;  // linear from lr / warmup to lr
+    OptimizerKind optimizer = OptimizerKind::adam;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    // TopK and BatchTopK: the shared encoder GEMM in bfloat16 (float32
+    // results), as sparsify's autocast does on GPUs; gradients stay float32.
+    // Meant for CUDA, where it is several times faster; allowed on the CPU.
+    bool bf16_encoder = false;
     std::int64_t dead_after_tokens = 10'000'000;
     at::Device device = at::kCPU;
 };
@@ -47,7 +54,7 @@ struct TrainOptions {
 // continues bitwise as the uninterrupted one would (on the CPU).
 struct TrainerState {
     std::vector<at::Tensor> parameters;        // stacked over seeds, in parameter order
-    std::vector<at::Tensor> first, second;     // Adam's moments, same order
+    std::vector<at::Tensor> first, second;     // the optimiser's moments, same order
     at::Tensor firing_counts, tokens_since_fired;
     std::int64_t step = 0, tokens = 0, data_row = 0;
 };
@@ -76,7 +83,7 @@ template <sae::TrainableSae Sae>
 class Trainer {
 public:
     Trainer(const sae::SaeConfig& config, TrainOptions options)
-        : config_(config), options_(std::move(options)), adam_(init_parameters(), adam_options()) {}
+        : config_(config), options_(std::move(options)), optimizer_(init_parameters(), optimizer_options()) {}
 
     Trainer(const Trainer&) = delete;  // seeds' SAEs are views of its tensors
     Trainer& operator=(const Trainer&) = delete;
@@ -102,7 +109,7 @@ public:
     // For checkpoints (train/checkpoint.hpp). restore() copies into the
     // trainer's own tensors, so seeds' SAE views stay valid.
     TrainerState state() const {
-        return {stacked_, adam_.first_moments(), adam_.second_moments(), firing_counts_, tokens_since_fired_,
+        return {stacked_, optimizer_.first_moments(), optimizer_.second_moments(), firing_counts_, tokens_since_fired_,
                 step_, tokens_, data_row_};
     }
     // Where in the data the next batch starts, for callers that feed step()
@@ -122,7 +129,7 @@ public:
                                             " has another shape than this trainer's (different config or seeds?)");
             stacked_[i].copy_(s.parameters[i]);
         }
-        adam_.restore(s.first, s.second, s.step);
+        optimizer_.restore(s.first, s.second, s.step);
         firing_counts_.copy_(s.firing_counts);
         tokens_since_fired_.copy_(s.tokens_since_fired);
         step_ = s.step;
@@ -151,7 +158,11 @@ public:
             if (!pre_buffer_.defined() || pre_buffer_.size(0) < tokens)
                 pre_buffer_ = at::empty({std::max(tokens, options_.batch_size), seeds * n}, x.options());
             pre_all = pre_buffer_.narrow(0, 0, tokens);
-            at::addmm_out(pre_all, bias.reshape({1, seeds * n}), x, W_enc.reshape({seeds * n, d}).t());
+            const auto W_all = W_enc.reshape({seeds * n, d});
+            if (options_.bf16_encoder)
+                pre_all.copy_(at::mm(x.to(at::kBFloat16), W_all.to(at::kBFloat16).t())).add_(bias.reshape({1, seeds * n}));
+            else
+                at::addmm_out(pre_all, bias.reshape({1, seeds * n}), x, W_all.t());
             pre_all.relu_();
         }
         std::vector<at::Tensor> grads(stacked_.size());  // undefined: a buffer without gradient
@@ -185,7 +196,7 @@ public:
                                          ": the loss is not finite at step " + std::to_string(step_) +
                                          " (learning rate too high?); the weights are those before this step");
         }
-        adam_.step(stacked_, grads, learning_rate());
+        optimizer_.step(stacked_, grads, learning_rate());
         for (std::int64_t s = 0; s < seeds; ++s) sae(s).after_update();
         const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).to(at::kDouble).mean(1);
         for (std::int64_t s = 0; s < seeds; ++s) {
@@ -227,7 +238,9 @@ public:
     }
 
 private:
-    AdamOptions adam_options() const { return {options_.beta1, options_.beta2, options_.eps}; }
+    OptimizerOptions optimizer_options() const {
+        return {options_.optimizer, options_.beta1, options_.beta2, options_.eps};
+    }
 
     // Validates, initialises every seed's SAE and stacks their parameters;
     // returns the stacked tensors for the optimiser.
@@ -294,7 +307,7 @@ private:
     std::size_t b_dec_ = 0;            // which one is b_dec
     at::Tensor firing_counts_, tokens_since_fired_;
     std::vector<std::vector<StepStats>> history_;
-    Adam adam_;
+    Optimizer optimizer_;
     std::int64_t step_ = 0, tokens_ = 0, data_row_ = 0;
 };
 

@@ -1,7 +1,10 @@
-// Adam (Kingma & Ba) on a list of tensors, in place, with bias correction:
-// the optimiser of sparsify and SAELens. Tensors whose gradient is undefined
-// are buffers and are left alone. Element-wise ATen ops only, so a CPU step
-// is bitwise reproducible.
+// The trainer's optimisers, on a list of tensors, in place: Adam (Kingma &
+// Ba, with bias correction; SAELens's, and sparsify's when asked for) and
+// Signum (Bernstein et al. 2018: a step of lr against the sign of the
+// gradient's moving average; sparsify's default is a schedule-free variant
+// of it). Tensors whose gradient is undefined are buffers and are left
+// alone. Every element's arithmetic is fixed, so a CPU step is bitwise
+// reproducible.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -13,23 +16,27 @@
 
 namespace saematch::train {
 
-struct AdamOptions {
-    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+enum class OptimizerKind { adam, signum };
+
+struct OptimizerOptions {
+    OptimizerKind kind = OptimizerKind::adam;
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // signum uses beta1 only
 };
 
-class Adam {
+class Optimizer {
 public:
-    Adam(const std::vector<at::Tensor>& params, AdamOptions options) : options_(options) {
+    Optimizer(const std::vector<at::Tensor>& params, OptimizerOptions options) : options_(options) {
         for (const auto& p : params) {
             first_.push_back(at::zeros_like(p));
             second_.push_back(at::zeros_like(p));
         }
     }
 
-    // One step of size lr; params[i] -= lr · m̂ / (sqrt(v̂) + eps).
+    // One step of size lr. Adam: params[i] -= lr · m̂ / (sqrt(v̂) + eps);
+    // Signum: params[i] -= lr · sign(m).
     void step(std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads, double lr) {
         if (params.size() != first_.size() || grads.size() != first_.size())
-            throw std::invalid_argument("Adam::step: parameter and gradient lists do not match the optimiser's");
+            throw std::invalid_argument("Optimizer::step: parameter and gradient lists do not match the optimiser's");
         ++steps_;
         const double t = static_cast<double>(steps_);
         const double correction1 = 1.0 - std::pow(options_.beta1, t);
@@ -38,6 +45,11 @@ public:
             if (!grads[i].defined()) continue;
             auto& m = first_[i];
             auto& v = second_[i];
+            if (options_.kind == OptimizerKind::signum) {
+                m.mul_(options_.beta1).add_(grads[i], 1.0 - options_.beta1);
+                params[i].sub_(m.sign(), lr);
+                continue;
+            }
             if (fusable(params[i], grads[i], m, v)) {
                 fused_step(params[i], grads[i], m, v, lr, correction1, correction2);
                 continue;
@@ -57,7 +69,8 @@ public:
     // Resumes from a checkpoint's moments (copied into place) and step count.
     void restore(const std::vector<at::Tensor>& first, const std::vector<at::Tensor>& second, std::int64_t steps) {
         if (first.size() != first_.size() || second.size() != second_.size())
-            throw std::invalid_argument("Adam::restore: the checkpoint has moments for a different parameter list");
+            throw std::invalid_argument(
+                "Optimizer::restore: the checkpoint has moments for a different parameter list");
         for (std::size_t i = 0; i < first_.size(); ++i) {
             first_[i].copy_(first[i]);
             second_[i].copy_(second[i]);
@@ -96,7 +109,7 @@ private:
         }
     }
 
-    AdamOptions options_;
+    OptimizerOptions options_;
     std::vector<at::Tensor> first_, second_;
     std::int64_t steps_ = 0;
 };
