@@ -16,8 +16,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm)
-[[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv eai-sparsify)
+# eai-sparsify and safetensors: the checkpoint interop tests (and the
+# training benchmark's anchor).
+python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm eai-sparsify safetensors)
+[[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv)
 python_missing=()
 for p in "${python_needs[@]}"; do
   python3 -m pip show -q "$p" >/dev/null 2>&1 || python_missing+=("$p")

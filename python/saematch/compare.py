@@ -13,6 +13,7 @@ similarity, then call a latent shared under one of three rules:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,12 +46,25 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
     """Unit-normalised encoder rows and decoder vectors of an SAE.
 
     ``sae`` is an ``(encoder, decoder)`` pair of arrays or tensors, each shaped
-    ``(n_latents, d)`` with one row per latent, or an object with ``encoder``
-    and ``decoder`` attributes of that shape. Normalise once and pass the result
+    ``(n_latents, d)`` with one row per latent, an object with ``encoder``
+    and ``decoder`` attributes of that shape, or the path of an SAE folder
+    (saematch's, sparsify's or SAELens's; no torch needed). Normalise once and pass the result
     to several comparisons to save the work.
     """
     if isinstance(sae, _core.SaeDirections):
         return sae
+    if isinstance(sae, (str, os.PathLike)):
+        from saematch.training import read_folder, sae_folders
+
+        folders = sae_folders(sae)
+        if len(folders) != 1:
+            raise ValueError(
+                f"{name} ({sae}) holds {len(folders)} SAEs ({', '.join(p.name for p in folders[:4])}...); "
+                "pick one sub-folder"
+            )
+        _, params, _ = read_folder(folders[0])
+        encoder = params["encoder.weight"] if "encoder.weight" in params else params["W_enc"]
+        return _core.sae_directions(encoder, params["W_dec"], name)
     if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
         encoder, decoder = sae.encoder, sae.decoder
     elif isinstance(sae, (tuple, list)) and len(sae) == 2:

@@ -331,27 +331,70 @@ def train(
     return out
 
 
-def load(path) -> "SAE | list[SAE]":
-    """Reads an SAE folder that :meth:`SAE.save` (or a training checkpoint)
-    wrote; a checkpoint folder gives the list of its seeds' SAEs, by seed."""
+def read_folder(path):
+    """(SAEConfig, {name: float32 array}, metadata) of one SAE folder --
+    saematch's, sparsify's or SAELens's -- without torch."""
     import json
 
-    path = Path(path)
-    seeds = sorted(path.glob("seed_*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else p.name)
-    if not (path / "cfg.json").exists() and seeds:
-        return [load(p) for p in seeds]
-    _train = _trainer_module()
+    from saematch import _core
+
     try:
-        config_text, params, metadata = _train.read_sae_folder(str(path))
-    except Exception as e:  # noqa: BLE001 - the compiled reader names the file and problem
+        config_text, params, metadata = _core.read_sae_folder(str(path))
+    except Exception as e:  # noqa: BLE001 - the compiled reader names the file and the problem
         raise ValueError(str(e)) from None
-    config = SAEConfig(**json.loads(config_text))
+    return SAEConfig(**json.loads(config_text)), params, metadata
+
+
+def sae_folders(path):
+    """The SAE folders at ``path``: itself when it holds a cfg.json, else its
+    sub-folders that do (a sparsify run's hook points, a training run's
+    ``seed_<s>``), in natural order."""
+    path = Path(path)
+    if (path / "cfg.json").exists():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such SAE folder")
+    subs = [p for p in path.iterdir() if (p / "cfg.json").exists()]
+    if not subs:
+        raise ValueError(f"{path}: holds no cfg.json, neither itself nor in a sub-folder")
+    import re
+
+    def natural(p):
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+    return sorted(subs, key=natural)
+
+
+def load(path, format: str = "auto"):
+    """Reads SAEs from disk: saematch's folders, sparsify's (cfg.json +
+    sae.safetensors) or SAELens's (cfg.json + sae_weights.safetensors);
+    ``format`` may insist on one ("saematch", "sparsify", "saelens").
+
+    One folder gives an :class:`SAE`; a folder of SAE folders gives a list
+    (``seed_<s>`` folders, by seed) or a dict by sub-folder name (hook points).
+    """
+    if format not in ("auto", "saematch", "sparsify", "saelens"):
+        raise ValueError(f"format must be auto, saematch, sparsify or saelens, got {format!r}")
+    folders = sae_folders(path)
+    if len(folders) > 1 or folders[0] != Path(path):
+        loaded = {p.name: load(p, format) for p in folders}
+        if all(name.startswith("seed_") for name in loaded):
+            return list(loaded.values())
+        return loaded
+    path = Path(path)
+    if format != "auto":
+        expected = {"sparsify": "sae.safetensors", "saelens": "sae_weights.safetensors"}.get(format)
+        if expected and not (path / expected).exists():
+            raise ValueError(f"{path}: not a {format} folder (no {expected})")
+    torch = _torch()
+    config, params, metadata = read_folder(path)
+    _train = _trainer_module()
     names = getattr(_train, f"parameter_names_{config.architecture}")()
     missing = [n for n in names if n not in params]
     if missing:
         raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")
-    seed = int(metadata["seed"]) if "seed" in metadata else None
-    return SAE(config, {n: params[n] for n in names}, seed=seed)
+    seed = int(metadata["seed"]) if metadata.get("seed", "").isdigit() else None
+    return SAE(config, {n: torch.from_numpy(params[n]) for n in names}, seed=seed)
 
 
 def _progress_bar(enabled: bool, total, done: int = 0):

@@ -4,11 +4,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "saematch/io/activation_shards.hpp"
+#include "saematch/io/sae_folder.hpp"
 
 namespace py = pybind11;
 
@@ -37,6 +39,28 @@ void bind_io(py::module_& m) {
                 return out;
             },
             py::arg("start"), py::arg("count"));
+
+    // One SAE folder (saematch's, sparsify's or SAELens's): the config as
+    // JSON text, the parameters as float32 arrays by in-memory name (one row
+    // per latent), the file's metadata. Torch-free, so comparing saved SAEs
+    // needs no torch.
+    m.def(
+        "read_sae_folder",
+        [](const std::string& dir) {
+            io::SaeFolder f;
+            {
+                py::gil_scoped_release release;
+                f = io::read_sae_folder(dir);
+            }
+            py::dict params;
+            for (auto& [name, a] : f.parameters) {
+                py::array_t<float> arr(a.shape);
+                std::copy(a.values.begin(), a.values.end(), arr.mutable_data());
+                params[py::str(name)] = arr;
+            }
+            return py::make_tuple(io::detail::config_json(f.config).dump(), params, f.metadata);
+        },
+        py::arg("dir"));
 }
 
 }  // namespace saematch::python

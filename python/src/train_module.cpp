@@ -187,15 +187,5 @@ PYBIND11_MODULE(_train, m) {
             saematch::io::write_sae_folder(dir, f);
         },
         py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"));
-    m.def(
-        "read_sae_folder",
-        [](const std::string& dir) {
-            const auto f = saematch::io::read_sae_folder(dir);
-            py::dict params;
-            for (const auto& [name, a] : f.parameters)
-                params[py::str(name)] =
-                    at::from_blob(const_cast<float*>(a.values.data()), a.shape, at::kFloat).clone();
-            return py::make_tuple(saematch::io::detail::config_json(f.config).dump(), params, f.metadata);
-        },
-        py::arg("dir"));
+
 }

@@ -1,0 +1,142 @@
+"""Checkpoints across libraries: what saematch saves loads in eai-sparsify with
+identical encode/decode outputs and the reverse; SAELens-layout folders
+(written here with the safetensors package, as SAELens writes them) load with
+the transposed encoder, the threshold and a folded b_dec; paths work wherever
+an SAE does, and damaged folders are reported."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import saematch as sm
+
+torch = pytest.importorskip("torch", reason="these tests need torch")
+
+
+def _sparsify():
+    # Its Triton decode kernel needs a GPU; sparsify's own switch selects the
+    # eager one (read when it is imported).
+    os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")
+    return pytest.importorskip("sparsify", reason="eai-sparsify is not installed (scripts/setup.sh installs it)")
+
+
+def _trained(architecture="topk", seed=0):
+    rng = np.random.default_rng(seed)
+    acts = torch.from_numpy(rng.standard_normal((600, 16)).astype(np.float32))
+    cfg = sm.SAEConfig(d_in=16, num_latents=48, k=4, architecture=architecture)
+    return sm.train(cfg, acts, seeds=[seed], batch_size=100, progress=False)[0], acts
+
+
+def test_saematch_topk_loads_in_sparsify_with_identical_outputs(tmp_path):
+    sparsify = _sparsify()
+    sae, acts = _trained()
+    sae.save(tmp_path / "ours")
+    theirs = sparsify.SparseCoder.load_from_disk(tmp_path / "ours", device="cpu")
+    x = acts[:40]
+    values, indices = sae.encode(x)
+    top_acts, top_indices, _ = theirs.encode(x)
+    order = lambda v, i: torch.gather(v, 1, i.argsort(dim=1))  # noqa: E731 - compare as sets per row
+    assert torch.equal(indices.sort(dim=1).values, top_indices.sort(dim=1).values)
+    torch.testing.assert_close(order(values, indices), order(top_acts, top_indices), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sae.forward(x), theirs.decode(top_acts, top_indices), rtol=1e-5, atol=1e-5)
+
+
+def test_a_sparsify_checkpoint_loads_in_saematch_with_identical_outputs(tmp_path):
+    sparsify = _sparsify()
+    torch.manual_seed(3)
+    theirs = sparsify.SparseCoder(16, sparsify.SparseCoderConfig(num_latents=40, k=5), device="cpu")
+    with torch.no_grad():
+        theirs.b_dec.normal_(0, 0.1)
+        theirs.encoder.bias.normal_(0, 0.1)
+    run = tmp_path / "run"
+    theirs.save_to_disk(run / "layers.3.mlp")
+    theirs.save_to_disk(run / "layers.10.mlp")
+    ours = sm.load(run / "layers.3.mlp")
+    assert ours.config.architecture == "topk" and ours.config.k == 5 and ours.config.num_latents == 40
+    x = torch.randn(30, 16)
+    top_acts, top_indices, _ = theirs.encode(x)
+    torch.testing.assert_close(ours.forward(x), theirs.decode(top_acts, top_indices), rtol=1e-5, atol=1e-5)
+    hooks = sm.load(run)
+    assert list(hooks) == ["layers.3.mlp", "layers.10.mlp"]  # natural order
+    # Paths work wherever an SAE does; identical SAEs share every latent.
+    r = sm.compare(run / "layers.3.mlp", str(run / "layers.10.mlp"), progress=False)
+    assert r.shared_fraction == 1.0
+
+
+def _write_saelens(folder, cfg, tensors):
+    st = pytest.importorskip("safetensors.numpy", reason="the safetensors package is not installed")
+    folder.mkdir(parents=True)
+    (folder / "cfg.json").write_text(json.dumps(cfg))
+    st.save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(folder / "sae_weights.safetensors"))
+
+
+def test_saelens_jumprelu_without_b_dec_subtraction_loads_as_the_same_function(tmp_path):
+    rng = np.random.default_rng(5)
+    d, n = 12, 30
+    W_enc = rng.standard_normal((d, n)).astype(np.float32)  # SAELens: (d_in, d_sae)
+    b_enc = rng.standard_normal(n).astype(np.float32) * 0.1
+    W_dec = rng.standard_normal((n, d)).astype(np.float32)
+    b_dec = rng.standard_normal(d).astype(np.float32) * 0.3
+    threshold = rng.uniform(0.2, 1.0, n).astype(np.float32)
+    _write_saelens(tmp_path / "jr", {"architecture": "jumprelu", "d_in": d, "d_sae": n, "apply_b_dec_to_input": False,
+                                     "dtype": "float32"},
+                   {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec, "b_dec": b_dec, "threshold": threshold})
+    sae = sm.load(tmp_path / "jr")
+    assert sae.config.architecture == "jumprelu"
+    x = rng.standard_normal((25, d)).astype(np.float32)
+    pre = x @ W_enc + b_enc  # SAELens's forward without the b_dec subtraction
+    acts = pre * (pre > threshold)
+    np.testing.assert_allclose(sae.encode(torch.from_numpy(x)).numpy(), acts, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sae.forward(torch.from_numpy(x)).numpy(), acts @ W_dec + b_dec, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(sae.encoder.numpy(), W_enc.T)
+
+
+def test_saelens_standard_and_gated_load_in_float16(tmp_path):
+    rng = np.random.default_rng(6)
+    d, n = 8, 20
+    W_enc = rng.standard_normal((d, n)).astype(np.float16)
+    common = {"W_enc": W_enc, "W_dec": rng.standard_normal((n, d)).astype(np.float16),
+              "b_dec": np.zeros(d, np.float16)}
+    _write_saelens(tmp_path / "std", {"architecture": "standard", "d_in": d, "d_sae": n},
+                   {**common, "b_enc": np.zeros(n, np.float16)})
+    _write_saelens(tmp_path / "gated", {"architecture": "gated", "d_in": d, "d_sae": n},
+                   {**common, "b_gate": np.zeros(n, np.float16), "b_mag": np.zeros(n, np.float16),
+                    "r_mag": np.zeros(n, np.float16)})
+    for name, arch in (("std", "relu"), ("gated", "gated")):
+        sae = sm.load(tmp_path / name)
+        assert sae.config.architecture == arch
+        np.testing.assert_array_equal(sae.encoder.numpy(), W_enc.T.astype(np.float32))
+    r = sm.compare(tmp_path / "std", tmp_path / "gated", progress=False)
+    assert r.shared_fraction == 1.0  # same encoder and decoder directions
+
+
+def test_damaged_folders_name_the_file_and_the_problem(tmp_path):
+    sae, _ = _trained(seed=2)
+    sae.save(tmp_path / "s")
+    cfg = json.loads((tmp_path / "s" / "cfg.json").read_text())
+    cfg["saematch"]["d_in"] = 17
+    (tmp_path / "s" / "cfg.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=r"sae\.safetensors: tensor '(encoder\.weight|W_dec)' does not have .* shape cfg\.json"):
+        sm.load(tmp_path / "s")
+    with pytest.raises(ValueError, match="no such SAE folder"):
+        sm.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no cfg.json"):
+        sm.compare(tmp_path / "empty", tmp_path / "s", progress=False)
+    bad = np.ones((4, 8), np.float32)
+    bad[1, 2] = np.nan
+    _write_saelens(tmp_path / "nan", {"architecture": "standard", "d_in": 4, "d_sae": 8},
+                   {"W_enc": bad, "b_enc": np.zeros(8, np.float32), "W_dec": bad.T.copy(),
+                    "b_dec": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match=r"sae_weights\.safetensors: tensor '(W_enc|W_dec)' holds NaN"):
+        sm.load(tmp_path / "nan")
+    _write_saelens(tmp_path / "arch", {"architecture": "matryoshka", "d_in": 4, "d_sae": 8},
+                   {"W_enc": np.ones((4, 8), np.float32)})
+    with pytest.raises(ValueError, match="SAELens architecture 'matryoshka' is not supported"):
+        sm.load(tmp_path / "arch")
+    _write_saelens(tmp_path / "types", {"architecture": "standard", "d_in": "four", "d_sae": 8},
+                   {"W_enc": np.ones((4, 8), np.float32)})
+    with pytest.raises(ValueError, match=r"cfg\.json field \"d_in\" has the wrong type"):
+        sm.load(tmp_path / "types")
