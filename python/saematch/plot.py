@@ -142,8 +142,10 @@ def _density_grid(x, y, xlim, ylim, bins: int = 120):
     Scott's bandwidth (n^(−1/6)·std per axis). Returns (xs, ys, density) or
     None when the points have no spread to estimate from."""
     n = x.size
+    if n < 10:  # also keeps np.std from warning on an empty group
+        return None
     sx, sy = float(np.std(x)), float(np.std(y))
-    if n < 10 or sx == 0.0 or sy == 0.0:
+    if sx == 0.0 or sy == 0.0:
         return None
     hist, xe, ye = np.histogram2d(x, y, bins=bins, range=[xlim, ylim])
     bw = n ** (-1.0 / 6.0)

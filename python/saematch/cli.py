@@ -1,0 +1,142 @@
+"""The ``saematch`` command.
+
+    saematch compare PATH_A PATH_B [--rule paper|separate|decoder] [--threshold 0.7]
+                     [--json OUT] [--plots DIR]
+    saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR]
+
+PATHs are SAE folders (saematch's, sparsify's or SAELens's); for compare-many
+a folder holding several (a training run's ``seed_<s>``) counts as all of
+them. Prints a summary table and writes the full report as JSON and the
+paper's figures as PNG when asked.
+
+Exit status: 0 done, 2 bad input (a missing or damaged file, a bad option),
+1 an internal failure (a bug: please report it with the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+class BadInput(Exception):
+    """Raised for what the user can fix; everything else is internal."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="saematch", description="Which features do SAEs trained with different seeds share?")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(q):
+        q.add_argument("--rule", choices=("paper", "separate", "decoder"), default="paper",
+                       help="what makes a latent shared (default: paper)")
+        q.add_argument("--threshold", type=float, default=0.7, help="cosine threshold (default 0.7)")
+        q.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+        q.add_argument("--plots", metavar="DIR", help="write the paper's figures as PNG into DIR")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("compare", help="compare two SAEs")
+    c.add_argument("a", help="SAE folder A")
+    c.add_argument("b", help="SAE folder B")
+    common(c)
+    m = sub.add_parser("compare-many", help="compare N SAEs pairwise (the paper's multi-seed analysis)")
+    m.add_argument("paths", nargs="+", help="SAE folders, or folders of them")
+    common(m)
+    return p
+
+
+def _expand(paths) -> list[Path]:
+    from saematch.training import sae_folders
+
+    out = []
+    for p in paths:
+        try:
+            out.extend(sae_folders(p))
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+    return out
+
+
+def _write_json(path, payload) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+
+
+def _compare(args) -> int:
+    import saematch as sm
+    from saematch import plot
+
+    folders = _expand([args.a, args.b])
+    if len(folders) != 2:
+        raise BadInput(f"compare takes two SAE folders, found {len(folders)} ({', '.join(map(str, folders))}); "
+                       "use compare-many")
+    try:
+        report = sm.compare(folders[0], folders[1], threshold=args.threshold, rule=args.rule,
+                            progress=not args.quiet)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    print(f"A: {folders[0]}\nB: {folders[1]}")
+    print(report.summary())
+    if args.json:
+        _write_json(args.json, {"a": str(folders[0]), "b": str(folders[1]), **report.to_dict()})
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        plot.matched_cosines(report, path=out / "fig1_matched_cosines.png")
+        plot.threshold_sweep(report, path=out / "figA2_threshold_sweep.png")
+        plot.matched_vs_max(report, path=out / "figA3_matched_vs_max.png")
+    return 0
+
+
+def _compare_many(args) -> int:
+    import saematch as sm
+    from saematch import plot
+
+    folders = _expand(args.paths)
+    if len(folders) < 2:
+        raise BadInput(f"compare-many needs at least two SAE folders, found {len(folders)}")
+    try:
+        many = sm.compare_many([str(f) for f in folders], threshold=args.threshold, rule=args.rule,
+                               progress=not args.quiet)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    for i, f in enumerate(folders):
+        print(f"SAE {i}: {f}")
+    print(many.summary())
+    if args.json:
+        _write_json(args.json, {"saes": [str(f) for f in folders], **many.to_dict()})
+    if args.plots:
+        out = Path(args.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        if len(folders) >= 3:
+            plot.only_in_base(many, path=out / "figA1_only_in_base.png")
+        first = many.pairs[(0, 1)]
+        plot.matched_cosines(first, path=out / "fig1_matched_cosines_0_1.png")
+        plot.threshold_sweep(first, path=out / "figA2_threshold_sweep_0_1.png")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "compare":
+            return _compare(args)
+        return _compare_many(args)
+    except BadInput as e:
+        print(f"saematch: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:  # noqa: BLE001 - anything else is a bug; say so, with the traceback
+        traceback.print_exc()
+        print("saematch: internal error (a bug; please report it with the traceback above)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
