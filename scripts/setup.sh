@@ -4,7 +4,7 @@
 #   bash scripts/setup.sh [--bench]     --bench adds the benchmark anchors
 set -euo pipefail
 
-debian_packages=(cmake ninja-build g++ ccache libeigen3-dev catch2 pybind11-dev
+debian_packages=(cmake ninja-build g++ clang ccache libeigen3-dev catch2 pybind11-dev
                  nlohmann-json3-dev libopenblas-dev)
 missing=()
 for p in "${debian_packages[@]}"; do

@@ -18,6 +18,12 @@ cmake --build build/sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/sanitize --output-on-failure -j "$jobs" -E '^install\.'
 
+echo "== Fuzz smoke run of the checkpoint parsers (libFuzzer + ASan + UBSan, clang)"
+cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSAEMATCH_FUZZ=ON \
+  -DSAEMATCH_BUILD_TESTS=OFF -DSAEMATCH_WITH_TORCH=OFF >/dev/null
+cmake --build build/fuzz --target fuzz_io
+(cd build/fuzz && ./fuzz/fuzz_io -runs=30000 -seed=1 2>&1 | tail -1)
+
 echo "== Python tests"
 python3 -m pip install -q --no-build-isolation .
 python3 -m pytest -q tests/python

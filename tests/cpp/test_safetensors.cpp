@@ -126,3 +126,18 @@ TEST_CASE("the writer refuses what it cannot write", "[io]") {
     CHECK_THROWS_AS(io::write_safetensors(path, {{"a", io::Dtype::f32, {-1}, &x}}), io::SafetensorsError);
     CHECK_THROWS_AS(io::write_safetensors(path, {{"a", io::Dtype::f32, {1}, nullptr}}), io::SafetensorsError);
 }
+
+TEST_CASE("safetensors bytes in memory parse like the file", "[io]") {
+    const std::vector<float> w = {1.0f, 2.0f, 3.0f};
+    const auto path = scratch("memory.safetensors");
+    io::write_safetensors(path, {{"w", io::Dtype::f32, {3}, w.data()}});
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+    const io::SafetensorsFile f(std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()),
+                                "in memory");
+    CHECK(std::memcmp(f.at("w").bytes.data(), w.data(), 12) == 0);
+    CHECK_THROWS_WITH(io::SafetensorsFile(std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()),
+                                                                     bytes.size() - 1),
+                                          "in memory"),
+                      Catch::StartsWith("in memory: "));
+}

@@ -167,8 +167,12 @@ public:
 
     explicit SafetensorsFile(const std::filesystem::path& path)
         : path_(path), file_(std::make_unique<detail::FileBytes>(path)) {
-        parse();
+        parse(file_->bytes());
     }
+
+    // Bytes already in memory (which must outlive this), named `name` in
+    // errors: for data that never was a file, and for the fuzzer.
+    SafetensorsFile(std::span<const std::byte> bytes, const std::string& name) : path_(name) { parse(bytes); }
 
     const std::filesystem::path& path() const { return path_; }
     const std::vector<TensorView>& tensors() const { return tensors_; }
@@ -190,8 +194,7 @@ private:
 
     [[noreturn]] void fail(const std::string& problem) const { throw SafetensorsError(path_, problem); }
 
-    void parse() {
-        const auto all = file_->bytes();
+    void parse(std::span<const std::byte> all) {
         if (all.size() < 8) fail("truncated: " + std::to_string(all.size()) + " bytes, too short for a header length");
         std::uint64_t n = 0;
         for (int b = 7; b >= 0; --b) n = (n << 8) | static_cast<std::uint8_t>(all[static_cast<std::size_t>(b)]);
