@@ -16,9 +16,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# eai-sparsify and safetensors: the checkpoint interop tests (and the
-# training benchmark's anchor).
-python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm eai-sparsify safetensors)
+# eai-sparsify, sae-lens and safetensors: the checkpoint interop tests (and
+# the training benchmark's anchor). Neither replaces the installed torch.
+python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm eai-sparsify sae-lens safetensors)
 [[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv)
 python_missing=()
 for p in "${python_needs[@]}"; do

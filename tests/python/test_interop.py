@@ -140,3 +140,43 @@ def test_damaged_folders_name_the_file_and_the_problem(tmp_path):
                    {"W_enc": np.ones((4, 8), np.float32)})
     with pytest.raises(ValueError, match=r"cfg\.json field \"d_in\" has the wrong type"):
         sm.load(tmp_path / "types")
+
+
+def _sae_lens():
+    return pytest.importorskip("sae_lens", reason="sae-lens is not installed (scripts/setup.sh installs it)")
+
+
+@pytest.mark.parametrize("kind", ["StandardSAE", "JumpReLUSAE", "GatedSAE", "TopKSAE"])
+def test_a_saelens_checkpoint_loads_in_saematch_with_identical_outputs(tmp_path, kind):
+    _sae_lens()
+    import importlib
+
+    module = {"StandardSAE": "standard_sae", "JumpReLUSAE": "jumprelu_sae", "GatedSAE": "gated_sae",
+              "TopKSAE": "topk_sae"}[kind]
+    mod = importlib.import_module(f"sae_lens.saes.{module}")
+    config = getattr(mod, kind + "Config")(d_in=8, d_sae=20, **({"k": 4} if kind == "TopKSAE" else {}))
+    torch.manual_seed(1)
+    theirs = getattr(mod, kind)(config)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.normal_(0, 0.3)
+        if hasattr(theirs, "threshold"):
+            theirs.threshold.abs_()
+    theirs.save_model(tmp_path / kind)
+    ours = sm.load(tmp_path / kind)
+    x = torch.randn(16, 8)
+    torch.testing.assert_close(ours.forward(x), theirs.decode(theirs.encode(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["relu", "jumprelu", "gated"])
+def test_saematch_saves_load_in_saelens_with_identical_outputs(tmp_path, architecture):
+    sae_lens = _sae_lens()
+    acts = torch.randn(500, 8, generator=torch.Generator().manual_seed(2))
+    cfg = sm.SAEConfig(d_in=8, num_latents=20, k=2, architecture=architecture, jumprelu_init_threshold=0.1,
+                       jumprelu_bandwidth=0.1)
+    ours = sm.train(cfg, acts, batch_size=100, progress=False)[0]
+    ours.save(tmp_path / "ours")
+    theirs = sae_lens.SAE.load_from_disk(tmp_path / "ours")
+    x = torch.randn(16, 8)
+    torch.testing.assert_close(theirs.decode(theirs.encode(x)), ours.forward(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(theirs.encode(x), ours.encode(x), rtol=1e-5, atol=1e-5)
