@@ -113,6 +113,9 @@ class SAE:
     seed: int | None = None
     firing_counts: object = None
     history: dict = field(default_factory=dict)
+    # From disk: "layout" (sparsify / saelens) and "stored_dtype" (e.g. F16;
+    # the weights are read as float32).
+    metadata: dict = field(default_factory=dict)
 
     @property
     def encoder(self):
@@ -139,15 +142,20 @@ class SAE:
 
     __call__ = forward
 
-    def save(self, path) -> None:
-        """Writes the SAE as a folder: sparsify's layout (cfg.json +
-        sae.safetensors) for topk and batchtopk, SAELens's (cfg.json +
-        sae_weights.safetensors) for the others. :func:`saematch.load` reads it."""
+    def save(self, path, format: str = "auto") -> None:
+        """Writes the SAE as a folder that sparsify or SAELens load as well as
+        :func:`saematch.load`: ``format="sparsify"`` (cfg.json +
+        sae.safetensors; topk and batchtopk), ``"saelens"`` (cfg.json +
+        sae_weights.safetensors; all but batchtopk), ``"auto"`` (sparsify's for
+        topk and batchtopk, SAELens's for the others)."""
         _train = _trainer_module()
         metadata = {} if self.seed is None else {"seed": str(self.seed)}
         names = list(self.parameters)
-        _train.write_sae_folder(str(path), self.config._as_dict(), names, [self.parameters[n] for n in names],
-                                metadata)
+        try:
+            _train.write_sae_folder(str(path), self.config._as_dict(), names, [self.parameters[n] for n in names],
+                                    metadata, format)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
 
 def _as_batch(x, d_in: int, like):
@@ -382,10 +390,6 @@ def load(path, format: str = "auto"):
             return list(loaded.values())
         return loaded
     path = Path(path)
-    if format != "auto":
-        expected = {"sparsify": "sae.safetensors", "saelens": "sae_weights.safetensors"}.get(format)
-        if expected and not (path / expected).exists():
-            raise ValueError(f"{path}: not a {format} folder (no {expected})")
     torch = _torch()
     config, params, metadata = read_folder(path)
     _train = _trainer_module()
@@ -394,7 +398,10 @@ def load(path, format: str = "auto"):
     if missing:
         raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")
     seed = int(metadata["seed"]) if metadata.get("seed", "").isdigit() else None
-    return SAE(config, {n: torch.from_numpy(params[n]) for n in names}, seed=seed)
+    if format in ("sparsify", "saelens") and metadata.get("layout") != format:
+        raise ValueError(f"{path}: a {metadata.get('layout')} folder, not {format}")
+    return SAE(config, {n: torch.from_numpy(params[n]) for n in names}, seed=seed,
+               metadata={k: metadata[k] for k in ("layout", "stored_dtype") if k in metadata})
 
 
 def _progress_bar(enabled: bool, total, done: int = 0):

@@ -179,13 +179,22 @@ PYBIND11_MODULE(_train, m) {
     m.def(
         "write_sae_folder",
         [](const std::string& dir, const py::dict& config, const std::vector<std::string>& names,
-           const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata) {
+           const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata,
+           const std::string& layout) {
             if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
             saematch::io::SaeFolder f{config_from(config), {}, metadata};
             for (std::size_t i = 0; i < names.size(); ++i)
                 f.parameters.emplace_back(names[i], train::detail::to_array(params[i]));
-            saematch::io::write_sae_folder(dir, f);
+            auto l = saematch::io::Layout::automatic;
+            if (layout == "sparsify")
+                l = saematch::io::Layout::sparsify;
+            else if (layout == "saelens")
+                l = saematch::io::Layout::saelens;
+            else if (layout != "auto")
+                throw std::invalid_argument("format must be 'auto', 'sparsify' or 'saelens', got '" + layout + "'");
+            saematch::io::write_sae_folder(dir, f, l);
         },
-        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"));
+        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"),
+        py::arg("layout") = "auto");
 
 }

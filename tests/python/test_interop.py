@@ -180,3 +180,27 @@ def test_saematch_saves_load_in_saelens_with_identical_outputs(tmp_path, archite
     x = torch.randn(16, 8)
     torch.testing.assert_close(theirs.decode(theirs.encode(x)), ours.forward(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(theirs.encode(x), ours.encode(x), rtol=1e-5, atol=1e-5)
+
+
+def test_save_in_either_layout_and_the_stored_dtype_is_reported(tmp_path):
+    sae, acts = _trained()
+    sae.save(tmp_path / "as_saelens", format="saelens")
+    assert (tmp_path / "as_saelens" / "sae_weights.safetensors").exists()
+    back = sm.load(tmp_path / "as_saelens", format="saelens")
+    assert back.metadata == {"layout": "saelens", "stored_dtype": "F32"}
+    torch.testing.assert_close(back.forward(acts[:10]), sae.forward(acts[:10]), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="a saelens folder, not sparsify"):
+        sm.load(tmp_path / "as_saelens", format="sparsify")
+    relu, _ = _trained("relu")
+    with pytest.raises(ValueError, match="sparsify's layout cannot hold a relu SAE"):
+        relu.save(tmp_path / "no", format="sparsify")
+    if pytest.importorskip("sae_lens", reason="sae-lens is not installed"):
+        import sae_lens
+
+        theirs = sae_lens.SAE.load_from_disk(tmp_path / "as_saelens")
+        torch.testing.assert_close(theirs.decode(theirs.encode(acts[:10])), sae.forward(acts[:10]), rtol=1e-5,
+                                   atol=1e-5)
+    half = {"architecture": "standard", "d_in": 4, "d_sae": 6}
+    _write_saelens(tmp_path / "half", half, {"W_enc": np.ones((4, 6), np.float16), "b_enc": np.zeros(6, np.float16),
+                                             "W_dec": np.ones((6, 4), np.float16), "b_dec": np.zeros(4, np.float16)})
+    assert sm.load(tmp_path / "half").metadata["stored_dtype"] == "F16"

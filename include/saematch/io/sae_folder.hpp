@@ -63,10 +63,6 @@ inline bool sparsify_layout(sae::Architecture a) {
     return a == sae::Architecture::topk || a == sae::Architecture::batchtopk;
 }
 
-inline const char* weights_file(sae::Architecture a) {
-    return sparsify_layout(a) ? "sae.safetensors" : "sae_weights.safetensors";
-}
-
 inline const char* saelens_architecture(sae::Architecture a) {
     return a == sae::Architecture::relu ? "standard" : sae::architecture_name(a);
 }
@@ -136,17 +132,33 @@ inline void write_text_atomically(const std::filesystem::path& path, const std::
 
 }  // namespace detail
 
+// On-disk layouts: sparsify's holds topk and batchtopk only; SAELens's all
+// but batchtopk. `automatic` picks sparsify's for those two, SAELens's
+// otherwise.
+enum class Layout { automatic, sparsify, saelens };
+
 // Writes `folder` into `dir` (created if needed), files replaced atomically.
-inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& folder) {
+inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& folder,
+                             Layout layout = Layout::automatic) {
     const auto& c = folder.config;
     c.validate();
+    if (layout == Layout::automatic)
+        layout = detail::sparsify_layout(c.architecture) ? Layout::sparsify : Layout::saelens;
+    if (layout == Layout::sparsify && !detail::sparsify_layout(c.architecture))
+        throw std::invalid_argument(std::string("sparsify's layout cannot hold a ") +
+                                    sae::architecture_name(c.architecture) + " SAE (topk, batchtopk only)");
+    if (layout == Layout::saelens && c.architecture == sae::Architecture::batchtopk)
+        throw std::invalid_argument("a batchtopk SAE is written in sparsify's layout only");
+    const bool saelens = layout == Layout::saelens;
     std::filesystem::create_directories(dir);
     std::vector<std::pair<std::string, Array>> on_disk;
     for (const auto& [name, array] : folder.parameters) {
-        if (detail::sparsify_layout(c.architecture)) {
+        if (!saelens) {
             on_disk.emplace_back(name, array);
-        } else if (name == "W_enc") {
-            on_disk.emplace_back(name, detail::transposed(array));
+        } else if (name == "W_enc" || name == "encoder.weight") {
+            on_disk.emplace_back("W_enc", detail::transposed(array));  // SAELens: (d_in, d_sae)
+        } else if (name == "encoder.bias") {
+            on_disk.emplace_back("b_enc", array);
         } else if (name == "log_threshold") {
             Array t = array;
             for (auto& v : t.values) v = std::exp(v);
@@ -159,10 +171,12 @@ inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& 
     for (const auto& [name, array] : on_disk) tensors.push_back({name, Dtype::f32, array.shape, array.values.data()});
     auto metadata = folder.metadata;
     metadata["format"] = "pt";
-    write_safetensors(dir / detail::weights_file(c.architecture), tensors, metadata);
+    write_safetensors(dir / (saelens ? "sae_weights.safetensors" : "sae.safetensors"), tensors, metadata);
+    // A folder holds one layout: drop the other's weights from an earlier save.
+    std::filesystem::remove(dir / (saelens ? "sae.safetensors" : "sae_weights.safetensors"));
 
     nlohmann::ordered_json cfg;
-    if (detail::sparsify_layout(c.architecture)) {
+    if (!saelens) {
         cfg["activation"] = sae::architecture_name(c.architecture);
         cfg["expansion_factor"] = c.num_latents / c.d_in;
         cfg["normalize_decoder"] = true;
@@ -176,6 +190,7 @@ inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& 
         cfg["architecture"] = detail::saelens_architecture(c.architecture);
         cfg["d_in"] = c.d_in;
         cfg["d_sae"] = c.num_latents;
+        if (c.architecture == sae::Architecture::topk) cfg["k"] = c.k;
         cfg["dtype"] = "float32";
         cfg["device"] = "cpu";
         cfg["apply_b_dec_to_input"] = true;
@@ -306,6 +321,10 @@ inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
     auto all = detail::read_all(file);
     out.metadata = file.metadata();
     out.metadata.erase("format");
+    // What the weights were stored as (they are read as float32).
+    for (const auto& t : file.tensors())
+        if (t.name == "W_dec") out.metadata["stored_dtype"] = dtype_name(t.dtype);
+    out.metadata["layout"] = sparsify ? "sparsify" : "saelens";
     if (!ours && sparsify) {
         const auto activation = cfg.contains("activation") ? detail::json_field<std::string>(cfg, "activation", cfg_path)
                                                            : std::string("topk");
@@ -371,7 +390,7 @@ inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
                 v = std::log(v);
             }
         }
-        if (saelens_names && c.architecture == sae::Architecture::topk && !ours) {  // SAELens topk: sparsify's names
+        if (saelens_names && c.architecture == sae::Architecture::topk) {  // SAELens topk: sparsify's names
             if (n == "W_enc") n = "encoder.weight";
             if (n == "b_enc") n = "encoder.bias";
         }
