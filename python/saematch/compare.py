@@ -63,7 +63,10 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
                 "pick one sub-folder"
             )
         _, params, _ = read_folder(folders[0])
-        encoder = params["encoder.weight"] if "encoder.weight" in params else params["W_enc"]
+        encoder = params.get("encoder.weight", params.get("W_enc"))
+        if encoder is None or "W_dec" not in params:
+            raise ValueError(f"{folders[0]}: the weights lack an encoder (encoder.weight / W_enc) or W_dec; "
+                             f"they hold {sorted(params)}")
         return _core.sae_directions(encoder, params["W_dec"], name)
     if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
         encoder, decoder = sae.encoder, sae.decoder

@@ -132,6 +132,12 @@ def test_damaged_folders_name_the_file_and_the_problem(tmp_path):
                     "b_dec": np.zeros(4, np.float32)})
     with pytest.raises(ValueError, match=r"sae_weights\.safetensors: tensor '(W_enc|W_dec)' holds NaN"):
         sm.load(tmp_path / "nan")
+    _write_saelens(tmp_path / "missing_t", {"architecture": "standard", "d_in": 4, "d_sae": 8},
+                   {"W_enc": np.ones((4, 8), np.float32), "b_dec": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match=r"no tensor\(s\) \['b_enc', 'W_dec'\]"):
+        sm.load(tmp_path / "missing_t")
+    with pytest.raises(ValueError, match="lack an encoder .* or W_dec"):
+        sm.compare(tmp_path / "missing_t", tmp_path / "missing_t", progress=False)
     _write_saelens(tmp_path / "arch", {"architecture": "matryoshka", "d_in": 4, "d_sae": 8},
                    {"W_enc": np.ones((4, 8), np.float32)})
     with pytest.raises(ValueError, match="SAELens architecture 'matryoshka' is not supported"):
