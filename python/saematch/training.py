@@ -63,7 +63,7 @@ class SAEConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"SAEConfig.{name} must be a positive integer, got {value!r}")
-        if self.k > self.num_latents:
+        if self.architecture in ("topk", "batchtopk") and self.k > self.num_latents:
             raise ValueError(f"SAEConfig.k = {self.k} exceeds num_latents = {self.num_latents}")
         for name in ("sparsity_coefficient", "jumprelu_init_threshold", "jumprelu_bandwidth"):
             value = getattr(self, name)

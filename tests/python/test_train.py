@@ -102,6 +102,7 @@ def test_bad_input_is_reported_with_its_position():
         sm.SAEConfig(d_in=8, num_latents=16, k=20)
     with pytest.raises(ValueError, match="architecture must be one of"):
         sm.SAEConfig(d_in=8, num_latents=16, architecture="matryoshka")
+    assert sm.SAEConfig(d_in=8, num_latents=16, architecture="relu").k == 32  # k matters to topk kinds only
     with pytest.raises(ValueError, match="sparsity_coefficient must be"):
         sm.SAEConfig(d_in=8, num_latents=16, k=2, architecture="relu", sparsity_coefficient=float("nan"))
     with pytest.raises(ValueError, match=r"expected activations of shape \(tokens, 8\)"):

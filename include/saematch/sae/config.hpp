@@ -40,8 +40,8 @@ struct SaeConfig {
     Architecture architecture = Architecture::topk;
     std::int64_t d_in = 0;         // width of the activations
     std::int64_t num_latents = 0;  // the paper's SAEs: 32x d_in (Pythia), 32x (Llama)
-    // Active latents per token (topk; batchtopk on average). sparsify's
-    // default is 32.
+    // Active latents per token (topk; batchtopk on average; the other
+    // architectures ignore it). sparsify's default is 32.
     std::int64_t k = 32;
     // Weight of the sparsity penalty: L1 of the activations times decoder
     // norms (relu, gated), or the L0 (jumprelu). Scale-dependent: it
@@ -66,7 +66,8 @@ struct SaeConfig {
         if (num_latents < 1)
             throw std::invalid_argument("SaeConfig::num_latents must be at least 1, got " +
                                         std::to_string(num_latents));
-        if (k < 1 || k > num_latents)
+        const bool uses_k = architecture == Architecture::topk || architecture == Architecture::batchtopk;
+        if (uses_k && (k < 1 || k > num_latents))
             throw std::invalid_argument("SaeConfig::k must be in [1, num_latents = " + std::to_string(num_latents) +
                                         "], got " + std::to_string(k));
         if (!(sparsity_coefficient >= 0.0))
