@@ -3,6 +3,7 @@
     saematch compare PATH_A PATH_B [--rule paper|separate|decoder] [--threshold 0.7]
                      [--json OUT] [--plots DIR]
     saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR]
+    saematch demo [--out saematch-demo] [--scale cpu|full|quick] [--device cpu|cuda]
 
 PATHs are SAE folders (saematch's, sparsify's or SAELens's); for compare-many
 a folder holding several (a training run's ``seed_<s>``) counts as all of
@@ -48,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare-many", help="compare N SAEs pairwise (the paper's multi-seed analysis)")
     m.add_argument("paths", nargs="+", help="SAE folders, or folders of them")
     common(m)
+    dm = sub.add_parser("demo", help="the paper's experiment on all-MiniLM-L6-v2, offline, into a report folder")
+    dm.add_argument("--out", default="saematch-demo", help="report folder (default saematch-demo)")
+    dm.add_argument("--scale", choices=("quick", "cpu", "full"), default="cpu",
+                    help="cpu (default, ~10 minutes on 2 cores), full (the paper's expansion factor; a GPU), quick")
+    dm.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
+    dm.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
@@ -128,6 +135,14 @@ def main(argv=None) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
+        if args.command == "demo":
+            from saematch import demo
+
+            try:
+                demo.run(args.out, scale=args.scale, device=args.device, progress=not args.quiet)
+            except ImportError as e:
+                raise BadInput(str(e)) from None
+            return 0
         return _compare_many(args)
     except BadInput as e:
         print(f"saematch: {e}", file=sys.stderr)

@@ -25,6 +25,7 @@ import importlib
 import json
 import pkgutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,9 @@ def builtin_corpus(max_documents: int | None = None, min_words: int = 20) -> lis
     for top in tops:
         names.append(top)
         try:
-            package = importlib.import_module(top)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                package = importlib.import_module(top)
         except Exception:  # noqa: BLE001 - platform-specific modules that cannot be imported here
             continue
         if hasattr(package, "__path__"):
@@ -65,7 +68,9 @@ def builtin_corpus(max_documents: int | None = None, min_words: int = 20) -> lis
 
     for name in names:
         try:
-            module = importlib.import_module(name)
+            with warnings.catch_warnings():  # deprecated modules say so on import
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - as above
             continue
         add(module.__doc__)
