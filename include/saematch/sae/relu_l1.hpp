@@ -47,16 +47,20 @@ struct ReluSae {
 
     static std::vector<std::string> parameter_names() { return {"W_enc", "b_enc", "W_dec", "b_dec"}; }
 
-    // W_enc as PyTorch's Linear, W_dec its unit-row copy, biases 0.
+    // Anthropic's April 2024 recipe: decoder rows of norm 0.1 along random
+    // directions, W_enc the same rows, biases 0. (Unit rows with every
+    // latent active at first reconstruct at FVU ~10 on real activations, and
+    // Adam spends the first hundreds of steps shrinking them.)
     static ReluSae initialised(const SaeConfig& config, std::uint64_t seed, at::Device device = at::kCPU) {
         detail::require_architecture(config, Architecture::relu);
         at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
         ReluSae s;
         s.config = config;
-        s.W_enc = linear_init(config.num_latents, config.d_in, gen).to(device);
-        s.b_enc = at::zeros({config.num_latents}, s.W_enc.options());
-        s.W_dec = s.W_enc.clone();
+        s.W_dec = linear_init(config.num_latents, config.d_in, gen).to(device);
         normalize_rows(s.W_dec);
+        s.W_dec.mul_(0.1);
+        s.W_enc = s.W_dec.clone();
+        s.b_enc = at::zeros({config.num_latents}, s.W_enc.options());
         s.b_dec = at::zeros({config.d_in}, s.W_enc.options());
         return s;
     }
