@@ -18,7 +18,7 @@ def test_quick_demo_writes_the_report(tmp_path, capsys):
     assert report["module"] == "encoder.layer.3.output.dense" and report["tokens"] > 1000
     for arch in ("topk", "relu"):
         a = report["architectures"][arch]
-        assert a["num_latents"] == 2 * 384
+        assert a["num_latents"] == 2 * 384  # the quick scale's expansion factor
         assert len(a["pairs"]) == 6  # 4 seeds
         assert all(0.0 <= p["paper"] <= 1.0 and p["certified_gap"] == 0.0 for p in a["pairs"].values())
         assert all(f < 1.0 for f in a["final_fvu"])
