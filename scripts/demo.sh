@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, installs saematch and runs the main job on its built-in default:
 # the paper's experiment on all-MiniLM-L6-v2, offline (saematch demo; about
-# ten minutes on 2 cores), into ./saematch-demo. Extra arguments go to
+# five minutes on 2 cores), into ./saematch-demo. Extra arguments go to
 # `saematch demo` (e.g. --scale quick, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."

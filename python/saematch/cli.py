@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="the paper's experiment on all-MiniLM-L6-v2, offline, into a report folder")
     dm.add_argument("--out", default="saematch-demo", help="report folder (default saematch-demo)")
     dm.add_argument("--scale", choices=("quick", "cpu", "full"), default="cpu",
-                    help="cpu (default, ~10 minutes on 2 cores), full (the paper's expansion factor; a GPU), quick")
+                    help="cpu (default, ~5 minutes on 2 cores), full (the paper's expansion factor; a GPU), quick")
     dm.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
     dm.add_argument("--quiet", action="store_true", help="no progress output")
     return p
