@@ -54,7 +54,7 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
     if isinstance(sae, _core.SaeDirections):
         return sae
     if isinstance(sae, (str, os.PathLike)):
-        from saematch.training import read_folder, sae_folders
+        from saematch.training import encoder_of, read_folder, sae_folders
 
         folders = sae_folders(sae)
         if len(folders) != 1:
@@ -63,7 +63,7 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
                 "pick one sub-folder"
             )
         _, params, _ = read_folder(folders[0])
-        encoder = params.get("encoder.weight", params.get("W_enc"))
+        encoder = encoder_of(params)
         if encoder is None or "W_dec" not in params:
             raise ValueError(f"{folders[0]}: the weights lack an encoder (encoder.weight / W_enc) or W_dec; "
                              f"they hold {sorted(params)}")

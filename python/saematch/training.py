@@ -119,8 +119,7 @@ class SAE:
 
     @property
     def encoder(self):
-        p = self.parameters
-        return p["encoder.weight"] if "encoder.weight" in p else p["W_enc"]
+        return encoder_of(self.parameters)
 
     @property
     def decoder(self):
@@ -156,6 +155,13 @@ class SAE:
                                     metadata, format)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+
+
+def encoder_of(parameters: dict):
+    """The (num_latents, d_in) encoder among an SAE's named parameters:
+    sparsify's ``encoder.weight`` or SAELens's ``W_enc`` (rows per latent in
+    memory); None when there is neither."""
+    return parameters.get("encoder.weight", parameters.get("W_enc"))
 
 
 def _as_batch(x, d_in: int, like):

@@ -38,7 +38,11 @@ public:
     // |value − accurate cosine| <= this for every value compute() writes.
     double error_bound() {
         if (!bf16_) return gemm_error_bound(a_.rows.cols());
-        prepare_bf16();
+        if (bf16_bound_ < 0.0) {  // one pass over both sides; callers that only compute() never pay it
+            const std::ptrdiff_t d = a_.rows.cols();
+            bf16_bound_ = bf16_gemm_error_bound(bf16_rounding_error(a_.rows.data(), a_.rows.rows(), d),
+                                                bf16_rounding_error(b_.rows.data(), b_.rows.rows(), d), d);
+        }
         return bf16_bound_;
     }
 
@@ -69,7 +73,7 @@ private:
         return *team_;
     }
 
-    // B packed once (2 bytes per entry) and the bound, on first use.
+    // B packed once (2 bytes per entry), on first use.
     void prepare_bf16() {
         if (prepared_) return;
         const std::ptrdiff_t d = a_.rows.cols(), m = b_.rows.rows();
@@ -77,8 +81,6 @@ private:
         const std::ptrdiff_t panels = b_pack_.panels();
         team().run(detail::team_for(threads_, m * d),
                    [&](int t, int size) { b_pack_.pack(b_.rows.data(), d, panels * t / size, panels * (t + 1) / size); });
-        bf16_bound_ = bf16_gemm_error_bound(bf16_rounding_error(a_.rows.data(), a_.rows.rows(), d),
-                                            bf16_rounding_error(b_.rows.data(), m, d), d);
         prepared_ = true;
     }
 
@@ -87,7 +89,7 @@ private:
     const bool bf16_;
     const int threads_;
     bool prepared_ = false;
-    double bf16_bound_ = 0.0;
+    double bf16_bound_ = -1.0;  // < 0: not computed yet
     Bf16Panels a_pack_, b_pack_;
     std::vector<float> gathered_;
     GemmFunction gemm_;
