@@ -9,7 +9,7 @@ seeds share? Exact matching of SAE latents, fast.
     >>> saes = sm.train(sm.SAEConfig(d_in=768, num_latents=16384), acts, seeds=[0, 1, 2])
 """
 
-from saematch import collect, plot
+from saematch import collect, plot, synthetic
 from saematch.compare import ManyReport, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 from saematch.training import SAE, SAEConfig, load, train
@@ -25,6 +25,7 @@ __all__ = [
     "AssignmentResult",
     "plot",
     "collect",
+    "synthetic",
     "SAEConfig",
     "SAE",
     "train",
