@@ -130,7 +130,21 @@ class SAE:
         return fn(self.config._as_dict(), list(self.parameters.values()), arg)
 
     def encode(self, x):
+        """The latent activations of ``x`` (tokens, d_in). TopK and BatchTopK
+        give them sparse, as ``(values, indices)``, each (tokens, width)
+        (BatchTopK pads a token's row with zero values); the other
+        architectures a dense (tokens, num_latents) tensor. ``decode`` takes
+        either form; :meth:`encode_dense` always gives the dense one."""
         return self._call("encode", _as_batch(x, self.config.d_in, self.decoder))
+
+    def encode_dense(self, x):
+        """The latent activations of ``x`` as a dense (tokens, num_latents) tensor."""
+        codes = self.encode(x)
+        if not isinstance(codes, tuple):
+            return codes
+        values, indices = codes
+        dense = values.new_zeros(values.shape[0], self.config.num_latents)
+        return dense.scatter_add_(1, indices.long(), values)  # add: BatchTopK's zero padding may repeat an index
 
     def decode(self, codes):
         return self._call("decode", codes)

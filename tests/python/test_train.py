@@ -84,6 +84,22 @@ def test_encode_decode_match_a_plain_torch_topk():
     dense = torch.zeros_like(pre).scatter_(1, ref_indices, ref_values)
     torch.testing.assert_close(sae.forward(x), dense @ p["W_dec"] + p["b_dec"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(sae.decoder.norm(dim=1), torch.ones(48), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sae.encode_dense(x), dense)
+
+
+@pytest.mark.parametrize("architecture", ["batchtopk", "relu"])
+def test_encode_dense_agrees_with_decode(architecture):
+    _, acts = superposition(count=600, seed=4)
+    cfg = sm.SAEConfig(d_in=20, num_latents=48, k=4, architecture=architecture)
+    sae = sm.train(cfg, acts, seeds=[1], batch_size=200, progress=False)[0]
+    x = acts[:50]
+    dense = sae.encode_dense(x)
+    assert dense.shape == (50, 48) and bool((dense >= 0).all())
+    # The dense codes through the decoder reconstruct what the SAE's own forward does.
+    torch.testing.assert_close(dense @ sae.decoder + sae.parameters["b_dec"], sae.forward(x), rtol=1e-5, atol=1e-5)
+    if architecture == "batchtopk":
+        values, _ = sae.encode(x)
+        assert int((dense > 0).sum()) == int((values > 0).sum())  # padding adds nothing
 
 
 def test_bad_input_is_reported_with_its_position():
