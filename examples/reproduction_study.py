@@ -97,7 +97,7 @@ def log(msg: str) -> None:
 
 
 def activations(folder: Path, max_documents) -> dict:
-    """The demo's collection, reused when ``folder`` already holds it."""
+    """MiniLM's activations on the built-in corpus (the demo's module), reused when ``folder`` already holds them."""
     record_path = folder / "collection.json"
     if record_path.exists():
         record = json.loads(record_path.read_text())
@@ -197,8 +197,7 @@ def base_run(ctx) -> dict:
     n_tokens = point.passes * ctx.tokens
     by_rule = {}
     for rule in RULES:
-        # compare_many's share counts follow its rule; the matchings themselves do not depend on it.
-        m = many if rule == "paper" else sm.compare_many(saes, rule=rule, progress=False)
+        m = many.with_rule(rule)  # share counts follow the rule; the matchings do not
         n_seeds = len(saes)
         exactly = m.shared_with_exactly.astype(float)
         exactly /= exactly.sum(axis=1, keepdims=True)
@@ -433,7 +432,8 @@ def results_md(r: dict) -> str:
         ("n/a (an empty group)" if top is None or bottom is None else
          "holds" if top["median_frequency"] > bottom["median_frequency"] else "does not hold") + ".",
         "",
-        f"Total time {r['seconds']:.0f} s. Figures in `figures/`.",
+        f"This invocation took {r['seconds']:.0f} s (configurations already in `runs/` are read, not retrained); "
+        "each configuration's training and matching time is `seconds` in results.json. Figures in `figures/`.",
         "",
     ]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -163,6 +163,16 @@ class PairReport:
             self.rule if rule is None else rule,
             self.threshold if threshold is None else threshold,
         )
+
+    def with_rule(self, rule: str | None = None, threshold: float | None = None) -> "PairReport":
+        """The same matchings with ``shared`` (both sides) under another rule or threshold."""
+        rule = self.rule if rule is None else rule
+        threshold = self.threshold if threshold is None else threshold
+        _check_threshold(threshold, rule)
+        b = dict(self.b_side)
+        b["shared"] = _shared(b["enc_cos"], b["dec_cos"], b["agree"], rule, threshold)
+        return replace(self, rule=rule, threshold=float(threshold), b_side=b,
+                                   shared=self.shared_mask(rule, threshold))
 
     def metrics(self) -> dict:
         """The scalar results, as plain floats."""
@@ -362,6 +372,16 @@ class ManyReport:
         lines.append(f"largest certified optimality gap over pairs: {gaps:.3g}")
         return "\n".join(lines)
 
+    def with_rule(self, rule: str | None = None, threshold: float | None = None) -> "ManyReport":
+        """The same comparison under another shared rule or threshold, without
+        matching again: the matchings do not depend on either."""
+        rule = self.rule if rule is None else rule
+        threshold = self.threshold if threshold is None else threshold
+        _check_threshold(threshold, rule)
+        pairs = {key: p.with_rule(rule, threshold) for key, p in self.pairs.items()}
+        latents = [len(c) for c in self.share_counts]
+        return _many_from_pairs(pairs, latents, threshold, rule, self.firing_counts)
+
     def to_dict(self) -> dict:
         counts = self.share_counts
         return {
@@ -418,9 +438,13 @@ def compare_many(
     with progress_bar(progress, total=total, desc="matching SAE pairs") as bar:
         results = _core.compare_many(dirs, **opts, on_pair=bar.count_callback())
     pairs = {(i, j): PairReport._from_core(core, threshold, rule) for i, j, core in results}
+    return _many_from_pairs(pairs, [d.latents for d in dirs], threshold, rule, firing_counts)
 
-    n = len(dirs)
-    counts = [np.zeros(d.latents, dtype=np.int32) for d in dirs]
+
+def _many_from_pairs(pairs: dict, latents: list, threshold: float, rule: str, firing_counts) -> ManyReport:
+    """The N-seed statistics from every pair's shared masks (already under ``rule`` at ``threshold``)."""
+    n = len(latents)
+    counts = [np.zeros(m, dtype=np.int32) for m in latents]
     for (i, j), p in pairs.items():
         counts[i] += p.shared
         counts[j] += p.b_side["shared"]
@@ -431,11 +455,10 @@ def compare_many(
         a_, b_, c_, rmse, _ = _core.fit_power_law_with_offset([float(k) for k in only_in_base], list(only_in_base.values()))
     else:  # a three-parameter fit needs at least three points (k = 2..N)
         a_, b_, c_, rmse = float("nan"), float("nan"), float("nan"), float("nan")
-    same = len({d.latents for d in dirs}) == 1
     return ManyReport(
         threshold=float(threshold),
         rule=rule,
-        share_counts=np.stack(counts) if same else counts,
+        share_counts=np.stack(counts) if len(set(latents)) == 1 else counts,
         only_in_base=only_in_base,
         fit=(a_, b_, c_),
         fit_rmse=rmse,

@@ -207,6 +207,30 @@ def test_compare_many_share_counts_and_only_in_base_match_enumeration():
     assert "5 SAEs" in many.summary()
 
 
+@pytest.mark.parametrize("rule, threshold", [("separate", 0.4), ("decoder", 0.5), ("paper", 0.9)])
+def test_with_rule_equals_comparing_again_under_that_rule(rule, threshold):
+    rng = np.random.default_rng(4)
+    d, n = 24, 30
+    base_e, base_d = unit(rng, n, d), unit(rng, n, d)
+    saes = []
+    for _ in range(4):  # noisy copies, shuffled: cosines spread around the thresholds
+        order = rng.permutation(n)
+        saes.append((base_e[order] + 0.6 * rng.standard_normal((n, d)) / np.sqrt(d),
+                     base_d[order] + 0.6 * rng.standard_normal((n, d)) / np.sqrt(d)))
+    fresh = sm.compare_many(saes, rule=rule, threshold=threshold, progress=False)
+    again = sm.compare_many(saes, progress=False).with_rule(rule, threshold)
+    assert (again.rule, again.threshold) == (rule, threshold)
+    np.testing.assert_array_equal(again.share_counts, fresh.share_counts)
+    assert again.only_in_base == fresh.only_in_base
+    np.testing.assert_array_equal(again.shared_with_exactly, fresh.shared_with_exactly)
+    for key, p in fresh.pairs.items():
+        np.testing.assert_array_equal(again.pairs[key].shared, p.shared)
+        np.testing.assert_array_equal(again.pairs[key].b_side["shared"], p.b_side["shared"])
+    assert not np.array_equal(fresh.share_counts, sm.compare_many(saes, progress=False).share_counts)  # it moved
+    with pytest.raises(ValueError, match="rule must be one of"):
+        fresh.with_rule("both")
+
+
 def test_compare_many_rejects_mismatched_inputs():
     rng = np.random.default_rng(10)
     x = unit(rng, 10, 16)
