@@ -269,6 +269,30 @@ def sweep_figure(rows, x_key: str, x_label: str, path: Path, log_x: bool, author
     plt.close(fig)
 
 
+def architecture_figure(rows, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    names = [r["architecture"] for r in rows]
+    x = np.arange(len(names))
+    for i, rule in enumerate(RULES):
+        ax.bar(x + (i - 1.5) * 0.2, [r[f"shared_fraction_{rule}"] for r in rows], 0.2, label=f"MiniLM, rule {rule}")
+    authors = AUTHORS["architectures_decoder_rule"]
+    ax.bar(x + 1.5 * 0.2, [authors.get(n, np.nan) for n in names], 0.2, color="0.6",
+           label="authors, rule decoder (Pythia-160M)")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("shared fraction (t = 0.7)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def trend(values) -> str:
     """'up', 'down' or 'flat' from the first value to the last, and whether it is monotone."""
     diffs = np.diff(values)
@@ -328,6 +352,7 @@ def main(argv=None) -> int:
     sweep_figure(results["k"], "k", "k (active latents per token)", figures / "sweep_k.png", True)
     sweep_figure(results["passes"], "tokens_trained_millions", "training tokens (millions; passes over the corpus)",
                  figures / "sweep_tokens.png", True)
+    architecture_figure(results["architectures"], figures / "architectures.png")
     results["seconds"] = time.perf_counter() - started
     results = json.loads(json.dumps(results, allow_nan=False))  # one form whether runs came from the cache or not
     (out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))

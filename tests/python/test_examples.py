@@ -57,7 +57,8 @@ def test_reproduction_study_runs_at_smoke_size(tmp_path):
     assert all(a >= b for a, b in zip(only, only[1:]))  # more seeds can only find more partners
     md = (tmp_path / "study" / "results.md").read_text()
     assert "Number of latents" in md and "Authors" in md
-    for fig in ("sweep_latents", "sweep_k", "sweep_tokens", "fig1_matched_cosines", "figA1_only_in_base_paper"):
+    for fig in ("sweep_latents", "sweep_k", "sweep_tokens", "architectures", "fig1_matched_cosines",
+                "figA1_only_in_base_paper"):
         assert (tmp_path / "study" / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
 
 
