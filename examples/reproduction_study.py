@@ -58,11 +58,13 @@ class Point:
     passes: int = 10
     sparsity_coefficient: float = 5.0  # relu, gated
     seeds: tuple = (0, 1, 2)
+    distinct_tokens: int | None = None  # None: the built-in corpus; else the first this many of the Python docs'
 
     @property
     def name(self) -> str:
         extra = f"k{self.k}" if self.architecture == "topk" else f"l1_{self.sparsity_coefficient:g}"
-        return f"{self.architecture}_n{self.num_latents}_{extra}_p{self.passes}_s{len(self.seeds)}"
+        corpus = "" if self.distinct_tokens is None else f"_docs{self.distinct_tokens}"
+        return f"{self.architecture}_n{self.num_latents}_{extra}_p{self.passes}{corpus}_s{len(self.seeds)}"
 
     def lr(self, batch_size: int) -> float:
         # The demo's measured rates at 1,536 latents (2e-3 TopK, 1e-3 for the
@@ -79,16 +81,19 @@ class Budget:
     passes: tuple
     architectures: tuple
     architecture_passes: int  # Gated's and ReLU-L1's dense backward cost several times TopK's sparse one
+    distinct_tokens: tuple  # one pass over this many tokens of the Python documentation, none repeated
     batch_size: int
     max_documents: int | None
 
 
 BUDGETS = {
     "cpu": Budget(base=Point(seeds=tuple(range(9))), latents=(48, 384, 1536, 6144, 12288), ks=(4, 8, 16, 32),
-                  passes=(1, 3, 10, 30), architectures=("topk", "relu", "gated"), architecture_passes=5, batch_size=1024,
+                  passes=(1, 3, 10, 30), architectures=("topk", "relu", "gated"), architecture_passes=5,
+                  distinct_tokens=(186_507, 559_521, 1_119_042), batch_size=1024,
                   max_documents=None),
     "quick": Budget(base=Point(num_latents=96, passes=1, seeds=(0, 1, 2, 3)), latents=(48, 96), ks=(4, 8),
-                    passes=(1, 2), architectures=("topk", "relu", "gated"), architecture_passes=1, batch_size=256, max_documents=60),
+                    passes=(1, 2), architectures=("topk", "relu", "gated"), architecture_passes=1,
+                    distinct_tokens=(2_000, 4_000), batch_size=256, max_documents=60),
 }
 
 
@@ -96,32 +101,54 @@ def log(msg: str) -> None:
     print(f"[study] {msg}", flush=True)
 
 
-def activations(folder: Path, max_documents) -> dict:
-    """MiniLM's activations on the built-in corpus (the demo's module), reused when ``folder`` already holds them."""
+CORPORA = {  # name -> (documents, description)
+    "docstrings": (collect.builtin_corpus, "Python standard library docstrings"),
+    "python_docs": (collect.python_docs_corpus, "Python documentation (Debian python3-doc)"),
+}
+
+
+def activations(folder: Path, corpus: str, max_documents=None, max_tokens=None) -> dict:
+    """MiniLM's activations (the demo's module) on one of CORPORA, reused when ``folder`` already holds them."""
+    request = {"corpus": corpus, "max_documents": max_documents, "max_tokens": max_tokens}
     record_path = folder / "collection.json"
     if record_path.exists():
         record = json.loads(record_path.read_text())
-        if record.get("module") == MODULE and record.get("documents_requested", None) == max_documents:
+        if record.get("module") == MODULE and record.get("request") == request:
             log(f"reusing {record['tokens']:,} collected tokens in {folder}")
             return record
-    docs = collect.builtin_corpus(max_documents=max_documents)
+    documents, description = CORPORA[corpus]
     model, tokenizer = collect.minilm()
-    record = collect.collect(model, tokenizer, docs, MODULE, folder, batch_size=32, max_length=128,
-                             corpus_name="Python standard library docstrings")
-    record["documents_requested"] = max_documents
+    record = collect.collect(model, tokenizer, documents(max_documents=max_documents), MODULE, folder, batch_size=32,
+                             max_length=128, max_tokens=max_tokens, corpus_name=description, progress=False)
+    record["request"] = request
     record_path.write_text(json.dumps(record, indent=1))
     return record
 
 
-def train_and_match(point: Point, data: Path, tokens: int, d: int, batch_size: int):
-    """Trains ``point``'s seeds and matches every pair; returns (saes, ManyReport under the paper rule)."""
-    cfg = sm.SAEConfig(d_in=d, num_latents=point.num_latents, k=point.k, architecture=point.architecture,
+def corpus_of(point: Point, ctx) -> tuple:
+    """(shard folder, tokens per pass) that ``point`` trains on."""
+    if point.distinct_tokens is None:
+        return ctx.data, ctx.tokens
+    folder = ctx.out / "activations_python_docs"
+    record = activations(folder, "python_docs", max_tokens=max(ctx.budget.distinct_tokens))
+    if record["tokens"] < point.distinct_tokens:
+        raise ValueError(f"the Python documentation gave {record['tokens']:,} tokens, fewer than the "
+                         f"{point.distinct_tokens:,} asked for")
+    return folder, point.distinct_tokens
+
+
+def train_and_match(point: Point, ctx):
+    """Trains ``point``'s seeds and matches every pair; returns (saes, ManyReport under the paper rule, tokens per pass)."""
+    data, tokens = corpus_of(point, ctx)
+    batch_size = ctx.budget.batch_size
+    cfg = sm.SAEConfig(d_in=ctx.d, num_latents=point.num_latents, k=point.k, architecture=point.architecture,
                        sparsity_coefficient=point.sparsity_coefficient)
     steps = point.passes * -(-tokens // batch_size)
+    # A folder is read from its first row, so `tokens` per pass means its first `tokens` rows.
     saes = sm.train(cfg, data, seeds=list(point.seeds), tokens=point.passes * tokens, batch_size=batch_size,
                     lr=point.lr(batch_size), lr_warmup_steps=max(1, steps // 20), progress=False)
     many = sm.compare_many(saes, firing_counts=[s.firing_counts.numpy() for s in saes], progress=False)
-    return saes, many
+    return saes, many, tokens
 
 
 def self_similarity(sae, chunk: int = 2048) -> float:
@@ -167,8 +194,8 @@ def run_point(point: Point, ctx) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     t = time.perf_counter()
-    saes, many = train_and_match(point, ctx.data, ctx.tokens, ctx.d, ctx.budget.batch_size)
-    result = summarise(point, saes, many, time.perf_counter() - t, ctx.tokens)
+    saes, many, tokens = train_and_match(point, ctx)
+    result = summarise(point, saes, many, time.perf_counter() - t, tokens)
     log(f"{point.name}: shared (paper / separate / decoder) {result['shared_fraction_paper']:.3f} / "
         f"{result['shared_fraction_separate']:.3f} / {result['shared_fraction_decoder']:.3f}, "
         f"FVU {np.mean(result['fvu']):.3f}, L0 {np.mean(result['l0']):.1f} ({result['seconds']:.0f} s)")
@@ -184,7 +211,7 @@ def base_run(ctx) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     t = time.perf_counter()
-    saes, many = train_and_match(point, ctx.data, ctx.tokens, ctx.d, ctx.budget.batch_size)
+    saes, many, _ = train_and_match(point, ctx)
     seconds = time.perf_counter() - t
     result = summarise(point, saes, many, seconds, ctx.tokens)
     # The sweeps' centre is this run's first three seeds: trained together or
@@ -269,6 +296,28 @@ def sweep_figure(rows, x_key: str, x_label: str, path: Path, log_x: bool, author
     plt.close(fig)
 
 
+def tokens_figure(repeated, distinct, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for rule, color in zip(RULES, ("C0", "C1", "C2")):
+        for rows, style, what in ((repeated, "o-", "passes over the docstrings"), (distinct, "s--", "new tokens")):
+            ax.plot([r["tokens_trained_millions"] for r in rows], [r[f"shared_fraction_{rule}"] for r in rows],
+                    style, color=color, label=f"rule {rule}, {what}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training tokens (millions)")
+    ax.set_ylabel("shared fraction (t = 0.7)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def architecture_figure(rows, path: Path) -> None:
     import matplotlib
 
@@ -321,7 +370,7 @@ def main(argv=None) -> int:
     figures.mkdir(parents=True, exist_ok=True)
     data = Path(args.activations) if args.activations else out / "activations"
     started = time.perf_counter()
-    record = activations(data, budget.max_documents)
+    record = activations(data, "docstrings", max_documents=budget.max_documents)
     ctx = SimpleNamespace(out=out, figures=figures, data=data, tokens=record["tokens"], d=record["d"], budget=budget)
     log(f"{ctx.tokens:,} tokens of {MODULE}, d = {ctx.d}")
 
@@ -345,13 +394,13 @@ def main(argv=None) -> int:
         "passes": sweep("passes", budget.passes),
         "architectures": sweep("architecture", budget.architectures,
                                replace(first3, passes=budget.architecture_passes)),
+        "distinct_tokens": sweep("distinct_tokens", budget.distinct_tokens, replace(first3, passes=1)),
     }
-    for r in results["passes"]:
+    for r in results["passes"] + results["distinct_tokens"]:
         r["tokens_trained_millions"] = r["tokens_trained"] / 1e6
     sweep_figure(results["latents"], "num_latents", "latents", figures / "sweep_latents.png", True, AUTHORS["latents"])
     sweep_figure(results["k"], "k", "k (active latents per token)", figures / "sweep_k.png", True)
-    sweep_figure(results["passes"], "tokens_trained_millions", "training tokens (millions; passes over the corpus)",
-                 figures / "sweep_tokens.png", True)
+    tokens_figure(results["passes"], results["distinct_tokens"], figures / "sweep_tokens.png")
     architecture_figure(results["architectures"], figures / "architectures.png")
     results["seconds"] = time.perf_counter() - started
     results = json.loads(json.dumps(results, allow_nan=False))  # one form whether runs came from the cache or not
@@ -412,6 +461,12 @@ def results_md(r: dict) -> str:
         "Authors (rule `separate`): " + ", ".join(f"{n}: {v}" for n, v in AUTHORS["tokens"].items()) +
         ". Here longer training repeats the same tokens; the authors' saw new ones.",
         f"Direction (paper: more shared with more training): {verdict(trend(toks), 'up')}.",
+        "",
+        "## Training tokens that do not repeat (one pass over the Python documentation; 3 seeds each)",
+        "", *_table(r["distinct_tokens"], "tokens_trained", "tokens trained", lambda t: f"{t:,}"), "",
+        "The same SAEs and batches as above, trained once over the first N tokens of the Python documentation "
+        "(Debian's python3-doc) instead of repeatedly over the docstrings. Direction (more shared with more "
+        f"tokens): {verdict(trend([x['shared_fraction_separate'] for x in r['distinct_tokens']]), 'up')}.",
         "",
         f"## Architectures (3 seeds each, {r['architectures'][0]['point']['passes']} passes)",
         "", *_table(r["architectures"], "architecture", "architecture"), "",

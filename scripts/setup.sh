@@ -4,8 +4,9 @@
 #   bash scripts/setup.sh [--bench]     --bench adds the benchmark anchors
 set -euo pipefail
 
+# python3-doc: the Python documentation's sources, the study's corpus of tokens that do not repeat.
 debian_packages=(cmake ninja-build g++ clang ccache libeigen3-dev catch2 pybind11-dev
-                 nlohmann-json3-dev libopenblas-dev)
+                 nlohmann-json3-dev libopenblas-dev python3-doc)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

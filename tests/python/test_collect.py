@@ -85,3 +85,36 @@ def test_the_builtin_corpus_is_deterministic_english_prose():
     assert len(words) > 10_000
     common = sum(w.lower() in {"the", "a", "of", "and", "to", "is", "in"} for w in words) / len(words)
     assert common > 0.1  # English prose, not code
+
+
+def test_python_docs_corpus_keeps_prose_and_drops_code_and_markup(tmp_path):
+    src = tmp_path / "library"
+    src.mkdir()
+    prose = ("The :func:`open` function returns a :ref:`file object <file-objects>` whose type depends on the "
+             "mode, and ``close`` releases it when the *program* no longer needs the underlying resource at all.")
+    (src / "io.rst.txt").write_text(
+        "Reading files\n=============\n\n" + prose + "\n\nAn example follows that shows the usual way of doing it "
+        "for the reader who wants to see one in this place right now::\n\n"
+        "   with open('x') as f:\n       data = f.read()  # code is not prose even with many many words here\n\n"
+        ".. function:: open(file)\n\n   Open file and return a stream, raising an error when the file cannot be "
+        "opened for any of the reasons that the operating system reports to the caller.\n\n"
+        ">>> print('a doctest line with enough words to pass the length filter of twenty words in all')\n\n"
+        "short paragraph\n")
+    docs = collect.python_docs_corpus(root=tmp_path)
+    assert docs[0] == ("The open function returns a file object whose type depends on the mode, and close "
+                       "releases it when the program no longer needs the underlying resource at all.")
+    assert docs[1].startswith("An example follows") and docs[1].endswith("right now:")
+    assert docs[2].startswith("Open file and return a stream")  # a directive's indented body is prose
+    assert len(docs) == 3  # no heading, code, doctest or short paragraph
+    assert collect.python_docs_corpus(root=tmp_path, max_documents=1) == docs[:1]
+    with pytest.raises(FileNotFoundError, match="python3-doc"):
+        collect.python_docs_corpus(root=tmp_path / "missing")
+
+
+def test_the_installed_python_documentation_is_a_large_corpus():
+    if not collect.PYTHON_DOCS.is_dir():
+        pytest.skip("Debian's python3-doc is not installed (scripts/setup.sh installs it)")
+    docs = collect.python_docs_corpus()
+    words = " ".join(docs).split()
+    assert len(docs) > 5000 and len(words) > 300_000
+    assert not any(d.startswith((">>>", "..")) for d in docs)

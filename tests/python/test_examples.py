@@ -43,7 +43,8 @@ def _run(script, out):
 def test_reproduction_study_runs_at_smoke_size(tmp_path):
     _needs_minilm()
     r = _run("reproduction_study.py", tmp_path / "study")
-    rows = r["latents"] + r["k"] + r["passes"] + r["architectures"]
+    rows = r["latents"] + r["k"] + r["passes"] + r["architectures"] + r["distinct_tokens"]
+    assert [x["tokens_trained"] for x in r["distinct_tokens"]] == [2000, 4000]  # one pass over new tokens
     assert [x["num_latents"] for x in r["latents"]] == [48, 96]
     assert [x["architecture"] for x in r["architectures"]] == ["topk", "relu", "gated"]
     for x in rows:
