@@ -23,11 +23,9 @@ documentation from Debian's ``python3-doc`` (:func:`python_docs_corpus`).
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
+import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,52 +40,16 @@ def builtin_corpus(max_documents: int | None = None, min_words: int = 20) -> lis
     sub-modules, their public classes, functions and methods -- at least
     ``min_words`` words each, deduplicated, in a fixed order (module name, then
     definition name). Real English technical prose, available offline wherever
-    Python is."""
-    skip = ("test", "idlelib", "tkinter", "turtle", "lib2to3", "ensurepip", "venv", "this", "antigravity", "__",
-            "pydoc_data")
-    tops = sorted(m.name for m in pkgutil.iter_modules() if m.name in sys.stdlib_module_names and not m.name.startswith(skip))
-    names = []
-    for top in tops:
-        names.append(top)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                package = importlib.import_module(top)
-        except Exception:  # noqa: BLE001 - platform-specific modules that cannot be imported here
-            continue
-        if hasattr(package, "__path__"):
-            subs = pkgutil.walk_packages(package.__path__, prefix=top + ".", onerror=lambda _name: None)
-            names.extend(sorted(m.name for m in subs if not any(part.startswith(skip) for part in m.name.split(".")[1:])))
-    seen, docs = set(), []
-
-    def add(text):
-        if not isinstance(text, str) or not text:
-            return
-        text = " ".join(text.split())
-        if len(text.split()) >= min_words and text not in seen:
-            seen.add(text)
-            docs.append(text)
-
-    for name in names:
-        try:
-            with warnings.catch_warnings():  # deprecated modules say so on import
-                warnings.simplefilter("ignore")
-                module = importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - as above
-            continue
-        add(module.__doc__)
-        for attr in sorted(vars(module)):
-            obj = getattr(module, attr, None)
-            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
-                continue
-            add(getattr(obj, "__doc__", None))
-            if isinstance(obj, type):
-                for method in sorted(vars(obj)):
-                    if not method.startswith("_"):
-                        add(getattr(getattr(obj, method, None), "__doc__", None))
-        if max_documents is not None and len(docs) >= max_documents:
-            return docs[:max_documents]
-    return docs
+    Python is. Read in a fresh interpreter that imports only the standard
+    library, so the corpus does not depend on what this process imported."""
+    if max_documents is not None and max_documents < 1:
+        raise ValueError(f"max_documents must be at least 1 (or None for all), got {max_documents}")
+    script = Path(__file__).with_name("_stdlib_docstrings.py")
+    done = subprocess.run([sys.executable, "-I", "-S", str(script), str(max_documents or 0), str(min_words)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"reading the standard library's docstrings failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
 
 
 PYTHON_DOCS = Path("/usr/share/doc/python3/html/_sources")

@@ -3,6 +3,8 @@ recorded for every non-padding token in corpus order, the forward pass stopped
 after the hooked module, shards that the trainer reads; the built-in corpus."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -85,6 +87,19 @@ def test_the_builtin_corpus_is_deterministic_english_prose():
     assert len(words) > 10_000
     common = sum(w.lower() in {"the", "a", "of", "and", "to", "is", "in"} for w in words) / len(words)
     assert common > 0.1  # English prose, not code
+
+
+def test_the_builtin_corpus_does_not_depend_on_what_was_imported():
+    # Importing transformers adds docstrings to the standard library's logging
+    # module; the corpus is read in a clean interpreter so that does not leak in.
+    pytest.importorskip("transformers")
+    code = ("import hashlib, sys; {} from saematch import collect; "
+            "print(hashlib.sha1('\\n'.join(collect.builtin_corpus()).encode()).hexdigest())")
+    hashes = [subprocess.run([sys.executable, "-c", code.format(pre)], capture_output=True, text=True,
+                             check=True).stdout.strip() for pre in ("", "import torch, transformers;")]
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 40
+    with pytest.raises(ValueError, match="max_documents must be at least 1"):
+        collect.builtin_corpus(max_documents=0)
 
 
 def test_python_docs_corpus_keeps_prose_and_drops_code_and_markup(tmp_path):
