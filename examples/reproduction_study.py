@@ -23,6 +23,7 @@ smoke run of the whole pipeline (tiny sizes, numbers meaningless).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -89,7 +90,7 @@ class Budget:
 BUDGETS = {
     "cpu": Budget(base=Point(seeds=tuple(range(9))), latents=(48, 384, 1536, 6144, 12288), ks=(4, 8, 16, 32),
                   passes=(1, 3, 10, 30), architectures=("topk", "relu", "gated"), architecture_passes=5,
-                  distinct_tokens=(186_507, 559_521, 1_119_042), batch_size=1024,
+                  distinct_tokens=(200_000, 500_000, 1_000_000), batch_size=1024,
                   max_documents=None),
     "quick": Budget(base=Point(num_latents=96, passes=1, seeds=(0, 1, 2, 3)), latents=(48, 96), ks=(4, 8),
                     passes=(1, 2), architectures=("topk", "relu", "gated"), architecture_passes=1,
@@ -108,19 +109,22 @@ CORPORA = {  # name -> (documents, description)
 
 
 def activations(folder: Path, corpus: str, max_documents=None, max_tokens=None) -> dict:
-    """MiniLM's activations (the demo's module) on one of CORPORA, reused when ``folder`` already holds them."""
-    request = {"corpus": corpus, "max_documents": max_documents, "max_tokens": max_tokens}
+    """MiniLM's activations (the demo's module) on one of CORPORA, reused when
+    ``folder`` already holds at least ``max_tokens`` of them from the same texts."""
+    documents, description = CORPORA[corpus]
+    texts = documents(max_documents=max_documents)
+    fingerprint = hashlib.sha1("\n".join(texts).encode()).hexdigest()
     record_path = folder / "collection.json"
     if record_path.exists():
         record = json.loads(record_path.read_text())
-        if record.get("module") == MODULE and record.get("request") == request:
+        same = record.get("module") == MODULE and record.get("texts_sha1") == fingerprint
+        if same and (record["tokens"] >= max_tokens if max_tokens else record.get("max_tokens") is None):
             log(f"reusing {record['tokens']:,} collected tokens in {folder}")
             return record
-    documents, description = CORPORA[corpus]
     model, tokenizer = collect.minilm()
-    record = collect.collect(model, tokenizer, documents(max_documents=max_documents), MODULE, folder, batch_size=32,
-                             max_length=128, max_tokens=max_tokens, corpus_name=description, progress=False)
-    record["request"] = request
+    record = collect.collect(model, tokenizer, texts, MODULE, folder, batch_size=32, max_length=128,
+                             max_tokens=max_tokens, corpus_name=description, progress=False)
+    record.update(texts_sha1=fingerprint, max_tokens=max_tokens)
     record_path.write_text(json.dumps(record, indent=1))
     return record
 

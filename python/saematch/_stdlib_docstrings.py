@@ -2,10 +2,11 @@
 
 Run as ``python -I -S _stdlib_docstrings.py MAX_DOCUMENTS MIN_WORDS`` by
 :func:`saematch.collect.builtin_corpus`: the corpus is read from module
-attributes, and packages imported earlier in a process change them (importing
-transformers adds two docstrings to ``logging``), so a process that has
-imported nothing but the standard library is the only one that gives the same
-corpus every time. Prints the documents as a JSON list.
+attributes, and packages imported earlier in a process change them (with
+torch and transformers imported first the corpus had 2,414 documents instead
+of 2,412; so did the ``.pth`` files that ``site`` runs), so only a process
+that has imported nothing but the standard library gives the same corpus
+every time. Prints the documents as a JSON list.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import warnings
 
 
 def docstrings(max_documents, min_words):
+    """See saematch.collect.builtin_corpus."""
     skip = ("test", "idlelib", "tkinter", "turtle", "lib2to3", "ensurepip", "venv", "this", "antigravity", "__",
             "pydoc_data")
     tops = sorted(m.name for m in pkgutil.iter_modules() if m.name in sys.stdlib_module_names and not m.name.startswith(skip))
