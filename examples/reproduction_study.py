@@ -134,7 +134,9 @@ def corpus_of(point: Point, ctx) -> tuple:
     if point.distinct_tokens is None:
         return ctx.data, ctx.tokens
     folder = ctx.out / "activations_python_docs"
-    record = activations(folder, "python_docs", max_tokens=max(ctx.budget.distinct_tokens))
+    if "docs_record" not in vars(ctx):  # read (and fingerprint) the corpus once, not once per configuration
+        ctx.docs_record = activations(folder, "python_docs", max_tokens=max(ctx.budget.distinct_tokens))
+    record = ctx.docs_record
     if record["tokens"] < point.distinct_tokens:
         raise ValueError(f"the Python documentation gave {record['tokens']:,} tokens, fewer than the "
                          f"{point.distinct_tokens:,} asked for")
