@@ -278,13 +278,30 @@ def frequency_vs_similarity(many, firing, n_tokens: int, figures: Path) -> dict:
     return {"spearman_frequency_similarity": float(rho), "never_fired": int((~fired).sum()), "by_share_count": by_count}
 
 
-def sweep_figure(rows, x_key: str, x_label: str, path: Path, log_x: bool, authors: dict | None = None) -> None:
+def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    return plt.subplots(figsize=(6.5, 4.2))
+
+
+def _save(fig, ax, path: Path, legend_size: int = 8, grid_axis: str = "both") -> None:
+    """A shared fraction's axis (0 to 1), grid, legend; written and closed."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel("shared fraction (t = 0.7)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3, axis=grid_axis)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep_figure(rows, x_key: str, x_label: str, path: Path, log_x: bool, authors: dict | None = None) -> None:
+    fig, ax = _figure()
     xs = [r[x_key] for r in rows]
     for rule, style in zip(RULES, ("o-", "s--", "^:")):
         ax.plot(xs, [r[f"shared_fraction_{rule}"] for r in rows], style, label=f"MiniLM, rule {rule}")
@@ -296,22 +313,11 @@ def sweep_figure(rows, x_key: str, x_label: str, path: Path, log_x: bool, author
             ax.set_xticks(xs, [f"{x:,}" for x in xs])
             ax.minorticks_off()
     ax.set_xlabel(x_label)
-    ax.set_ylabel("shared fraction (t = 0.7)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, legend_size=8)
 
 
 def tokens_figure(repeated, distinct, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = _figure()
     for rule, color in zip(RULES, ("C0", "C1", "C2")):
         for rows, style, what in ((repeated, "o-", "passes over the docstrings"), (distinct, "s--", "new tokens")):
             ax.plot([r["tokens_trained_millions"] for r in rows], [r[f"shared_fraction_{rule}"] for r in rows],
@@ -321,22 +327,11 @@ def tokens_figure(repeated, distinct, path: Path) -> None:
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("training tokens (millions)")
-    ax.set_ylabel("shared fraction (t = 0.7)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, legend_size=7)
 
 
 def architecture_figure(rows, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = _figure()
     names = [r["architecture"] for r in rows]
     x = np.arange(len(names))
     for i, rule in enumerate(RULES):
@@ -345,13 +340,7 @@ def architecture_figure(rows, path: Path) -> None:
     ax.bar(x + 1.5 * 0.2, [authors.get(n, np.nan) for n in names], 0.2, color="0.6",
            label="authors, rule decoder (Pythia-160M)")
     ax.set_xticks(x, names)
-    ax.set_ylabel("shared fraction (t = 0.7)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, legend_size=8, grid_axis="y")
 
 
 def trend(values) -> str:

@@ -42,6 +42,21 @@ def _to_numpy(x, what: str) -> np.ndarray:
     return readable_in_place(array)
 
 
+def encoder_decoder(sae, name: str = "sae") -> tuple:
+    """``(encoder, decoder)`` of an in-memory SAE as 2-D float NumPy arrays:
+    ``sae`` is an ``(encoder, decoder)`` pair or has ``.encoder``/``.decoder``."""
+    if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
+        encoder, decoder = sae.encoder, sae.decoder
+    elif isinstance(sae, (tuple, list)) and len(sae) == 2:
+        encoder, decoder = sae
+    else:
+        raise ValueError(
+            f"{name} must be an (encoder, decoder) pair of (n_latents, d) arrays or an object with "
+            f".encoder and .decoder; got {type(sae).__name__}"
+        )
+    return _to_numpy(encoder, f"{name} encoder"), _to_numpy(decoder, f"{name} decoder")
+
+
 def directions(sae, name: str = "sae") -> "_core.SaeDirections":
     """Unit-normalised encoder rows and decoder vectors of an SAE.
 
@@ -68,17 +83,7 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
             raise ValueError(f"{folders[0]}: the weights lack an encoder (encoder.weight / W_enc) or W_dec; "
                              f"they hold {sorted(params)}")
         return _core.sae_directions(encoder, params["W_dec"], name)
-    if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
-        encoder, decoder = sae.encoder, sae.decoder
-    elif isinstance(sae, (tuple, list)) and len(sae) == 2:
-        encoder, decoder = sae
-    else:
-        raise ValueError(
-            f"{name} must be an (encoder, decoder) pair of (n_latents, d) arrays or an object with "
-            f".encoder and .decoder; got {type(sae).__name__}"
-        )
-    enc = _to_numpy(encoder, f"{name} encoder")
-    dec = _to_numpy(decoder, f"{name} decoder")
+    enc, dec = encoder_decoder(sae, name)
     if enc.shape != dec.shape:
         raise ValueError(
             f"{name}: encoder has shape {enc.shape} but decoder has shape {dec.shape}; both must be (n_latents, d)"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saematch.compare import _to_numpy
+from saematch.compare import encoder_decoder
 
 
 @dataclass
@@ -108,13 +108,8 @@ def match_to_dictionary(sae, dictionary, part: str = "decoder") -> DictionaryMat
     norms = np.linalg.norm(d, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise ValueError("dictionary has a zero row: a true feature needs a direction")
-    if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
-        pair = (sae.encoder, sae.decoder)
-    elif isinstance(sae, (tuple, list)) and len(sae) == 2:
-        pair = tuple(sae)
-    else:
-        raise ValueError(f"sae must be an (encoder, decoder) pair or have .encoder and .decoder; got {type(sae).__name__}")
-    latents = _to_numpy(pair[0] if part == "encoder" else pair[1], f"sae {part}").astype(np.float64)
+    encoder, decoder = encoder_decoder(sae)
+    latents = (encoder if part == "encoder" else decoder).astype(np.float64)
     if latents.ndim != 2 or latents.shape[1] != d.shape[1]:
         raise ValueError(f"the SAE's {part} has shape {latents.shape} but the dictionary's rows have width {d.shape[1]}")
     lnorm = np.linalg.norm(latents, axis=1, keepdims=True)
