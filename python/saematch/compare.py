@@ -5,9 +5,14 @@ vectors of two SAEs by the exact optimal one-to-one assignment on cosine
 similarity, then call a latent shared under one of three rules:
 
 - ``"paper"``: the same partner in both matchings, both cosines >= t;
-- ``"separate"``: encoder cosine > t and decoder cosine > t, partners may differ
-  (the authors' released notebook);
-- ``"decoder"``: decoder cosine > t alone.
+- ``"separate"``: encoder cosine >= t and decoder cosine >= t, partners may differ
+  (the authors' released notebook, which wrote > t: the same for every t that
+  no float cosine equals, such as 0.7);
+- ``"decoder"``: decoder cosine >= t alone.
+
+Dead latents (all-zero rows) match nothing: partner -1, cosine 0. Among equally
+good matchings (exact duplicate latents) the same canonical one is returned by
+every method, screen and thread count.
 """
 
 from __future__ import annotations
@@ -93,13 +98,17 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
     return _core.sae_directions(enc, dec, name)
 
 
-def _shared(enc_cos, dec_cos, agree, rule: str, threshold: float) -> np.ndarray:
+def _shared(side: dict, rule: str, threshold: float) -> np.ndarray:
+    # A latent left unmatched (dead, or the larger SAE's extra) is never
+    # shared, whatever the threshold: its cosine 0 is no match.
+    enc = (side["enc_partner"] >= 0) & (side["enc_cos"] >= threshold)
+    dec = (side["dec_partner"] >= 0) & (side["dec_cos"] >= threshold)
     if rule == "paper":
-        return agree & (enc_cos >= threshold) & (dec_cos >= threshold)
+        return side["agree"] & enc & dec
     if rule == "separate":
-        return (enc_cos > threshold) & (dec_cos > threshold)
+        return enc & dec
     if rule == "decoder":
-        return dec_cos > threshold
+        return dec
     raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
 
 
@@ -140,14 +149,14 @@ class PairReport:
         a = core_report.side(True)
         b = core_report.side(False)
         stats = core_report.stats()
-        b["shared"] = _shared(b["enc_cos"], b["dec_cos"], b["agree"], rule, threshold)
+        b["shared"] = _shared(b, rule, threshold)
         sweep = {"threshold": SWEEP_THRESHOLDS.copy()}
         for r in RULES:
-            sweep[r] = np.array([_shared(a["enc_cos"], a["dec_cos"], a["agree"], r, t).mean() for t in SWEEP_THRESHOLDS])
+            sweep[r] = np.array([_shared(a, r, t).mean() for t in SWEEP_THRESHOLDS])
         return cls(
             threshold=float(threshold),
             rule=rule,
-            shared=_shared(a["enc_cos"], a["dec_cos"], a["agree"], rule, threshold),
+            shared=_shared(a, rule, threshold),
             b_side=b,
             certified_gap=float(stats["encoder"]["certified_gap"] + stats["decoder"]["certified_gap"]),
             stats=stats,
@@ -161,10 +170,9 @@ class PairReport:
 
     def shared_mask(self, rule: str | None = None, threshold: float | None = None) -> np.ndarray:
         """The shared mask over ``a``'s latents under another rule or threshold."""
+        side = {k: getattr(self, k) for k in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "agree")}
         return _shared(
-            self.enc_cos,
-            self.dec_cos,
-            self.agree,
+            side,
             self.rule if rule is None else rule,
             self.threshold if threshold is None else threshold,
         )
@@ -175,7 +183,7 @@ class PairReport:
         threshold = self.threshold if threshold is None else threshold
         _check_threshold(threshold, rule)
         b = dict(self.b_side)
-        b["shared"] = _shared(b["enc_cos"], b["dec_cos"], b["agree"], rule, threshold)
+        b["shared"] = _shared(b, rule, threshold)
         return replace(self, rule=rule, threshold=float(threshold), b_side=b,
                                    shared=self.shared_mask(rule, threshold))
 

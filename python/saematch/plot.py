@@ -46,8 +46,8 @@ _DISAGREE_COLOR = "C1"
 _RULE_ORDER = ("paper", "separate", "decoder")
 _RULE_LABELS = {
     "paper": "paper: same partner, both cosines ≥ t",
-    "separate": "separate: enc > t and dec > t",
-    "decoder": "decoder: dec > t",
+    "separate": "separate: enc >= t and dec >= t",
+    "decoder": "decoder: dec >= t",
 }
 
 

@@ -3,6 +3,8 @@
 // (sparse + certificate) path.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -201,7 +203,7 @@ TEST_CASE("compare_many counts, per base latent, the SAEs it is shared with", "[
     REQUIRE_THROWS_AS(cmp::compare_many(std::vector<cmp::SaeDirections>{}), std::invalid_argument);
 }
 
-TEST_CASE("a caller's GEMM serves the tiles, the certificate's rows and the dense path alike", "[compare]") {
+TEST_CASE("a caller's GEMM serves the tiles and the certificate's rows; values stay exact", "[compare]") {
     const auto planted = make_planted_pair(30, 32, 7, 23);
     const auto a = directions(planted.a, "a"), b = directions(planted.b, "b");
     for (const char* method : {"dense", "sparse"}) {
@@ -218,14 +220,186 @@ TEST_CASE("a caller's GEMM serves the tiles, the certificate's rows and the dens
         const auto got = cmp::match_latents(a.encoder, b.encoder, with_gemm);
         const auto want = cmp::match_latents(a.encoder, b.encoder, plain);
         INFO(method);
-        CHECK(calls > 0);
+        // The dense path scores every pair exactly and needs no GEMM.
+        CHECK((std::string(method) == "sparse") == (calls > 0));
         CHECK(got.partner_a == want.partner_a);
-        if (std::string(method) == "sparse") {
-            // Exact values whatever the GEMM; the dense path keeps the GEMM's
-            // own rounding, which differs between Eigen and CBLAS.
-            CHECK(got.cos_a == want.cos_a);
-            CHECK(got.max_cos_a == want.max_cos_a);
-            CHECK(got.recomputed_rows > 0);  // the certificate used it too
+        CHECK(got.cos_a == want.cos_a);
+        CHECK(got.max_cos_a == want.max_cos_a);
+        if (std::string(method) == "sparse") CHECK(got.recomputed_rows > 0);  // the certificate used it too
+    }
+}
+
+namespace {
+
+// n random unit directions of width d, each repeated `copies[i]` times
+// (copies of one direction are identical rows), in a shuffled order.
+PlantedSae with_duplicates(std::mt19937_64& rng, const std::vector<int>& copies, std::ptrdiff_t d,
+                           const std::vector<std::vector<float>>& directions_to_use) {
+    PlantedSae s;
+    s.d = d;
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < copies.size(); ++i)
+        for (int c = 0; c < copies[i]; ++c) order.push_back(i);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i : order) {
+        s.encoder.insert(s.encoder.end(), directions_to_use[i].begin(), directions_to_use[i].end());
+        s.decoder.insert(s.decoder.end(), directions_to_use[i].begin(), directions_to_use[i].end());
+    }
+    s.latents = static_cast<std::ptrdiff_t>(order.size());
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("exact duplicate latents get one canonical matching from every method, screen and thread count",
+          "[compare][ties]") {
+    // B's directions are noisy copies of A's; both SAEs carry groups of exact
+    // duplicates, so many matchings are optimal.
+    std::mt19937_64 rng(GENERATE(1u, 2u, 3u));
+    std::normal_distribution<double> normal;
+    const std::ptrdiff_t d = 24, kinds = 40;
+    std::vector<std::vector<float>> base, noisy;
+    for (std::ptrdiff_t i = 0; i < kinds; ++i) {
+        base.push_back(random_direction(rng, d));
+        std::vector<float> v = base.back();
+        for (float& x : v) x += static_cast<float>(0.05 * normal(rng));
+        noisy.push_back(v);
+    }
+    std::vector<int> copies_a(kinds), copies_b(kinds);
+    std::uniform_int_distribution<int> copies(1, 4);
+    for (std::ptrdiff_t i = 0; i < kinds; ++i) copies_a[i] = copies(rng), copies_b[i] = copies(rng);
+    const PlantedSae pa = with_duplicates(rng, copies_a, d, base), pb = with_duplicates(rng, copies_b, d, noisy);
+    const auto a = directions(pa, "a"), b = directions(pb, "b");
+
+    const auto reference = cmp::compare_pair(a, b, options_for("dense"));
+    // Canonical: within a group of identical A latents, matched partners
+    // increase with the latent's index.
+    for (std::ptrdiff_t i = 0; i < pa.latents; ++i)
+        for (std::ptrdiff_t j = i + 1; j < pa.latents; ++j) {
+            if (!std::equal(pa.encoder.begin() + i * d, pa.encoder.begin() + (i + 1) * d, pa.encoder.begin() + j * d))
+                continue;
+            const auto pi = reference.encoder.partner_a[static_cast<std::size_t>(i)];
+            const auto pj = reference.encoder.partner_a[static_cast<std::size_t>(j)];
+            if (pi < 0 || pj < 0 ||
+                !std::equal(pb.encoder.begin() + pi * d, pb.encoder.begin() + (pi + 1) * d, pb.encoder.begin() + pj * d))
+                continue;  // partners of different kinds: their order is the kinds' order
+            CHECK(pi < pj);
+        }
+    // Encoder and decoder rows are the same directions here, so every latent
+    // keeps the same partner in both matchings.
+    CHECK(reference.encoder.partner_a == reference.decoder.partner_a);
+
+    for (const std::int32_t k : {2, 5, 32}) {
+        for (const int threads : {1, 2}) {
+            auto o = options_for("sparse");
+            o.candidates.k = k;
+            o.threads = o.candidates.threads = threads;
+            o.candidates.screen = saematch::similarity::ScreenPrecision::float32;
+            const auto got = cmp::compare_pair(a, b, o);
+            INFO("k " << k << ", threads " << threads);
+            CHECK(got.encoder.partner_a == reference.encoder.partner_a);
+            CHECK(got.decoder.partner_a == reference.decoder.partner_a);
+            CHECK(got.encoder.cos_a == reference.encoder.cos_a);
+            CHECK(got.shared(cmp::Side::a, cmp::SharedRule::paper, 0.7) ==
+                  reference.shared(cmp::Side::a, cmp::SharedRule::paper, 0.7));
+            CHECK(got.encoder.certified_gap == 0.0);
         }
     }
+}
+
+TEST_CASE("a latent compared with an identical one scores the same exact cosine on both paths", "[compare][ties]") {
+    const auto planted = make_planted_pair(12, 40, 0, 5);
+    const auto a = directions(planted.a, "a");
+    const auto dense = cmp::match_latents(a.encoder, a.encoder, options_for("dense"));
+    const auto sparse = cmp::match_latents(a.encoder, a.encoder, options_for("sparse"));
+    CHECK(dense.cos_a == sparse.cos_a);
+    CHECK(dense.total_cos == sparse.total_cos);
+    for (std::size_t i = 0; i < dense.partner_a.size(); ++i) {
+        CHECK(dense.partner_a[i] == static_cast<std::int32_t>(i));
+        CHECK(dense.cos_a[i] <= 1.0f);  // a float32 GEMM gives 1.0000001 for some vectors
+    }
+}
+
+TEST_CASE("every rule counts a cosine equal to the threshold as shared", "[compare][rules]") {
+    cmp::PairReport r;
+    r.encoder.partner_a = r.decoder.partner_a = {0, 1};
+    r.encoder.partner_b = r.decoder.partner_b = {0, 1};
+    r.encoder.cos_a = r.decoder.cos_a = {0.5f, 0.25f};
+    r.encoder.cos_b = r.decoder.cos_b = r.encoder.cos_a;
+    for (const auto rule : {cmp::SharedRule::paper, cmp::SharedRule::separate, cmp::SharedRule::decoder}) {
+        INFO(cmp::rule_name(rule));
+        CHECK(r.shared(cmp::Side::a, rule, 0.5) == std::vector<std::uint8_t>{1, 0});
+        CHECK(r.shared(cmp::Side::a, rule, 0.25) == std::vector<std::uint8_t>{1, 1});
+        CHECK(r.shared(cmp::Side::a, rule, 0.5000001) == std::vector<std::uint8_t>{0, 0});
+    }
+}
+
+TEST_CASE("dead latents take no part in the matching: the live ones are matched among themselves",
+          "[compare][dead]") {
+    const char* method = GENERATE("dense", "sparse");
+    std::mt19937_64 rng(17);
+    const std::ptrdiff_t d = 16, n = 60;
+    auto planted = make_planted_pair(15, d, 0, 9);
+    // Kill a quarter of each side's latents (both matrices), at random places.
+    std::vector<std::ptrdiff_t> dead_a, dead_b;
+    std::vector<std::ptrdiff_t> idx(static_cast<std::size_t>(n));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    dead_a.assign(idx.begin(), idx.begin() + 15);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    dead_b.assign(idx.begin(), idx.begin() + 12);
+    for (auto i : dead_a)
+        for (std::ptrdiff_t k = 0; k < d; ++k) planted.a.encoder[static_cast<std::size_t>(i * d + k)] = planted.a.decoder[static_cast<std::size_t>(i * d + k)] = 0.0f;
+    for (auto j : dead_b)
+        for (std::ptrdiff_t k = 0; k < d; ++k) planted.b.encoder[static_cast<std::size_t>(j * d + k)] = planted.b.decoder[static_cast<std::size_t>(j * d + k)] = 0.0f;
+    const auto a = directions(planted.a, "a"), b = directions(planted.b, "b");
+    const auto r = cmp::compare_pair(a, b, options_for(method));
+    CHECK(r.dead_encoder_a == 15);
+    CHECK(r.dead_decoder_b == 12);
+
+    // Reference: the live latents alone, solved by the dense LAP on exact cosines.
+    std::vector<std::ptrdiff_t> live_a, live_b;
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+        if (std::find(dead_a.begin(), dead_a.end(), i) == dead_a.end()) live_a.push_back(i);
+        if (std::find(dead_b.begin(), dead_b.end(), i) == dead_b.end()) live_b.push_back(i);
+    }
+    std::vector<double> s(live_a.size() * live_b.size());
+    for (std::size_t x = 0; x < live_a.size(); ++x)
+        for (std::size_t y = 0; y < live_b.size(); ++y)
+            s[x * live_b.size() + y] = static_cast<float>(saematch::similarity::accurate_dot(
+                a.encoder.rows.data() + live_a[x] * d, b.encoder.rows.data() + live_b[y] * d, d));
+    saematch::lap::SolveOptions maximize;
+    maximize.maximize = true;
+    const auto ref = saematch::lap::solve_dense(saematch::lap::MatrixView<double>::row_major(
+                                                    s.data(), static_cast<std::ptrdiff_t>(live_a.size()),
+                                                    static_cast<std::ptrdiff_t>(live_b.size())),
+                                                maximize);
+    CHECK(r.encoder.total_cos == Approx(ref.objective).margin(1e-9));
+    std::int64_t matched = 0;
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const auto p = r.encoder.partner_a[static_cast<std::size_t>(i)];
+        const bool dead = std::find(dead_a.begin(), dead_a.end(), i) != dead_a.end();
+        if (dead) {
+            CHECK(p == -1);
+            CHECK(r.encoder.cos_a[static_cast<std::size_t>(i)] == 0.0f);
+            CHECK(r.encoder.max_cos_a[static_cast<std::size_t>(i)] == 0.0f);
+            continue;
+        }
+        if (p < 0) continue;
+        ++matched;
+        CHECK(std::find(dead_b.begin(), dead_b.end(), p) == dead_b.end());  // never a dead partner
+    }
+    CHECK(matched == static_cast<std::int64_t>(std::min(live_a.size(), live_b.size())));
+    for (auto j : dead_b) CHECK(r.encoder.partner_b[static_cast<std::size_t>(j)] == -1);
+}
+
+TEST_CASE("an SAE whose latents are all dead matches nothing", "[compare][dead]") {
+    auto planted = make_planted_pair(3, 8, 0, 4);
+    std::fill(planted.a.encoder.begin(), planted.a.encoder.end(), 0.0f);
+    std::fill(planted.a.decoder.begin(), planted.a.decoder.end(), 0.0f);
+    const auto r = cmp::compare_pair(directions(planted.a, "a"), directions(planted.b, "b"), {});
+    for (auto p : r.encoder.partner_a) CHECK(p == -1);
+    for (auto p : r.decoder.partner_b) CHECK(p == -1);
+    CHECK(r.encoder.total_cos == 0.0);
+    CHECK(r.shared_fraction(cmp::Side::b, cmp::SharedRule::decoder, 0.0) == 0.0);
 }

@@ -8,15 +8,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "saematch/compare/canonical_ties.hpp"
 #include "saematch/compare/cosine_source.hpp"
 #include "saematch/lap/candidate_solve.hpp"
 #include "saematch/lap/solve_dense.hpp"
 #include "saematch/similarity/candidates.hpp"
+#include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/gemm.hpp"
+#include "saematch/detail/threads.hpp"
 #include "saematch/similarity/unit_rows.hpp"
 
 namespace saematch::compare {
@@ -33,8 +37,7 @@ struct MatchOptions {
     // memory and, on SAE-like similarities, on time.
     std::int64_t dense_max_pairs = std::int64_t{4096} * 4096;
     // Candidates per latent (both directions) for the sparse path, and how
-    // the cosine matrix is streamed; its `gemm`, when set, also computes the
-    // dense path's matrix.
+    // the cosine matrix is streamed.
     similarity::CandidateOptions candidates{};
     int threads = 0;  // OpenMP threads; 0: all
 };
@@ -77,12 +80,20 @@ inline void set_partners(LatentMatching& out, std::vector<std::int32_t> partner_
     }
 }
 
-inline LatentMatching match_dense(const similarity::UnitRows& a, const similarity::UnitRows& b, int threads,
-                                  const similarity::GemmFunction& gemm) {
+// Every pair's value is its accurate cosine rounded to float, the value the
+// streamed path's lists and certificate use, so both methods optimise and
+// report the same numbers (a float32 GEMM would score a vector against
+// itself 1.0000001 and shift near-ties).
+inline LatentMatching match_dense(const similarity::UnitRows& a, const similarity::UnitRows& b, int threads) {
     const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows(), d = a.rows.cols();
     std::vector<float> s(static_cast<std::size_t>(na * nb));
-    (gemm ? gemm : similarity::GemmFunction(similarity::gemm_abt))(a.rows.data(), d, b.rows.data(), d, s.data(), nb,
-                                                                     na, nb, d);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::resolve_threads(threads)) if (na * nb * d >= (1 << 20))
+#endif
+    for (std::ptrdiff_t i = 0; i < na; ++i)
+        for (std::ptrdiff_t j = 0; j < nb; ++j)
+            s[static_cast<std::size_t>(i * nb + j)] =
+                static_cast<float>(similarity::accurate_dot(a.rows.data() + i * d, b.rows.data() + j * d, d));
     lap::SolveOptions options;
     options.maximize = true;
     options.threads = threads;
@@ -93,7 +104,7 @@ inline LatentMatching match_dense(const similarity::UnitRows& a, const similarit
     std::vector<std::int32_t> partner(static_cast<std::size_t>(na));
     for (std::ptrdiff_t i = 0; i < na; ++i)
         partner[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(assignment.col_of_row[static_cast<std::size_t>(i)]);
-    set_partners(out, std::move(partner), nb, [&](std::int32_t i, std::int32_t j) { return view(i, j); });
+    out.partner_a = std::move(partner);
     out.max_cos_a.assign(static_cast<std::size_t>(na), -1.0f);
     out.max_cos_b.assign(static_cast<std::size_t>(nb), -1.0f);
     for (std::ptrdiff_t i = 0; i < na; ++i)
@@ -121,12 +132,7 @@ inline LatentMatching match_sparse(const similarity::UnitRows& rows, const simil
     out.screen = options.candidates.gemm ? "caller" : lists.bf16_screen ? "bfloat16" : "float32";
     out.certificate_rounds = s.rounds;
     out.recomputed_rows = source.recomputed_rows();
-    // Matched cosines are the candidate graph's values; u = c(i, x_i) - v.
-    std::vector<std::int32_t> partner = s.matching.col_of_row;
-    std::vector<float> matched(partner.size());
-    for (std::size_t i = 0; i < partner.size(); ++i)
-        matched[i] = static_cast<float>(-(s.row_duals[i] + s.matching.v[static_cast<std::size_t>(partner[i])]));
-    set_partners(out, std::move(partner), cols.rows.rows(), [&](std::int32_t i, std::int32_t) { return matched[static_cast<std::size_t>(i)]; });
+    out.partner_a = s.matching.col_of_row;
     out.candidate_pairs = s.edges;
     out.certified_gap = s.certified_gap;
     out.max_cos_a.resize(static_cast<std::size_t>(lists.rows));
@@ -138,26 +144,126 @@ inline LatentMatching match_sparse(const similarity::UnitRows& rows, const simil
 
 inline LatentMatching swap_sides(LatentMatching m) {
     std::swap(m.partner_a, m.partner_b);
-    std::swap(m.cos_a, m.cos_b);
     std::swap(m.max_cos_a, m.max_cos_b);
+    if (m.partner_a.empty()) {  // the solver filled only its own rows' partners
+        m.partner_a.assign(m.max_cos_a.size(), -1);
+        for (std::size_t j = 0; j < m.partner_b.size(); ++j)
+            if (m.partner_b[j] >= 0) m.partner_a[static_cast<std::size_t>(m.partner_b[j])] = static_cast<std::int32_t>(j);
+    }
     return m;
+}
+
+// The rows of `rows` listed in `keep`, as their own UnitRows.
+inline similarity::UnitRows select_rows(const similarity::UnitRows& rows, const std::vector<std::int32_t>& keep) {
+    similarity::UnitRows out;
+    out.rows.resize(static_cast<std::ptrdiff_t>(keep.size()), rows.rows.cols());
+    for (std::size_t r = 0; r < keep.size(); ++r) out.rows.row(static_cast<std::ptrdiff_t>(r)) = rows.rows.row(keep[r]);
+    out.dead.assign(keep.size(), 0);
+    return out;
+}
+
+inline std::vector<std::int32_t> live_rows(const similarity::UnitRows& rows) {
+    std::vector<std::int32_t> live;
+    live.reserve(rows.dead.size() - static_cast<std::size_t>(rows.dead_count));
+    for (std::size_t i = 0; i < rows.dead.size(); ++i)
+        if (!rows.dead[i]) live.push_back(static_cast<std::int32_t>(i));
+    return live;
+}
+
+// The optimal matching of two sets of live (non-zero) unit rows, in
+// canonical form, with each pair's accurate cosine.
+inline LatentMatching match_live(const similarity::UnitRows& a, const similarity::UnitRows& b,
+                                 const MatchOptions& options, std::span<const std::int32_t> prefer) {
+    const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows();
+    const bool dense = options.method == MatchMethod::dense ||
+                       (options.method == MatchMethod::automatic && na * nb <= options.dense_max_pairs);
+    // The solver wants rows <= cols.
+    LatentMatching out = dense      ? match_dense(a, b, options.threads)
+                         : na <= nb ? match_sparse(a, b, options)
+                                    : swap_sides(match_sparse(b, a, options));
+    const auto partner = canonical_matching(out.partner_a, identical_row_classes(a.rows),
+                                            identical_row_classes(b.rows), prefer);
+    const std::ptrdiff_t d = a.rows.cols();
+    set_partners(out, partner, nb, [&](std::int32_t i, std::int32_t j) {
+        return static_cast<float>(similarity::accurate_dot(a.rows.data() + static_cast<std::ptrdiff_t>(i) * d,
+                                                           b.rows.data() + static_cast<std::ptrdiff_t>(j) * d, d));
+    });
+    return out;
+}
+
+// Puts a matching of the live rows back in the caller's indexing: dead rows
+// are unmatched, with cosine 0 and best cosine 0.
+inline LatentMatching expand(const LatentMatching& live, const std::vector<std::int32_t>& live_a,
+                             const std::vector<std::int32_t>& live_b, std::size_t na, std::size_t nb) {
+    LatentMatching out = live;
+    out.partner_a.assign(na, -1);
+    out.partner_b.assign(nb, -1);
+    out.cos_a.assign(na, 0.0f);
+    out.cos_b.assign(nb, 0.0f);
+    out.max_cos_a.assign(na, 0.0f);
+    out.max_cos_b.assign(nb, 0.0f);
+    for (std::size_t r = 0; r < live_a.size(); ++r) {
+        const auto i = static_cast<std::size_t>(live_a[r]);
+        const std::int32_t p = live.partner_a[r];
+        out.partner_a[i] = p < 0 ? -1 : live_b[static_cast<std::size_t>(p)];
+        out.cos_a[i] = live.cos_a[r];
+        out.max_cos_a[i] = live.max_cos_a[r];
+    }
+    for (std::size_t r = 0; r < live_b.size(); ++r) {
+        const auto j = static_cast<std::size_t>(live_b[r]);
+        const std::int32_t p = live.partner_b[r];
+        out.partner_b[j] = p < 0 ? -1 : live_a[static_cast<std::size_t>(p)];
+        out.cos_b[j] = live.cos_b[r];
+        out.max_cos_b[j] = live.max_cos_b[r];
+    }
+    return out;
 }
 
 }  // namespace detail
 
 // Matches the latents of `a` to those of `b` (unit rows, same width).
+//
+// Dead latents (zero rows) have no direction, so they take no part: they
+// stay unmatched (partner −1, cosine 0, best cosine 0) and the live latents
+// are matched among themselves. Among optimal matchings the canonical one
+// is returned (canonical_ties.hpp); `prefer[i]`, when given, is the partner
+// that latent i of A keeps where exact duplicates leave the choice open
+// (the decoder matching passes the encoder's, so duplicates agree).
 inline LatentMatching match_latents(const similarity::UnitRows& a, const similarity::UnitRows& b,
-                                    const MatchOptions& options = {}) {
+                                    const MatchOptions& options = {}, std::span<const std::int32_t> prefer = {}) {
     if (a.rows.cols() != b.rows.cols())
         throw std::invalid_argument("cannot compare latents of width " + std::to_string(a.rows.cols()) + " and " +
                                     std::to_string(b.rows.cols()));
     const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows();
     if (na == 0 || nb == 0) throw std::invalid_argument("cannot compare an SAE with no latents");
-    const bool dense = options.method == MatchMethod::dense ||
-                       (options.method == MatchMethod::automatic && na * nb <= options.dense_max_pairs);
-    if (dense) return detail::match_dense(a, b, options.threads, options.candidates.gemm);
-    // The solver wants rows <= cols.
-    return na <= nb ? detail::match_sparse(a, b, options) : detail::swap_sides(detail::match_sparse(b, a, options));
+    if (!prefer.empty() && static_cast<std::ptrdiff_t>(prefer.size()) != na)
+        throw std::invalid_argument("prefer has " + std::to_string(prefer.size()) + " entries for " +
+                                    std::to_string(na) + " latents");
+    if (a.dead_count == 0 && b.dead_count == 0) return detail::match_live(a, b, options, prefer);
+
+    const std::vector<std::int32_t> live_a = detail::live_rows(a), live_b = detail::live_rows(b);
+    if (live_a.empty() || live_b.empty()) {
+        LatentMatching none;
+        none.partner_a.assign(static_cast<std::size_t>(na), -1);
+        none.partner_b.assign(static_cast<std::size_t>(nb), -1);
+        none.cos_a.assign(static_cast<std::size_t>(na), 0.0f);
+        none.cos_b.assign(static_cast<std::size_t>(nb), 0.0f);
+        none.max_cos_a.assign(static_cast<std::size_t>(na), 0.0f);
+        none.max_cos_b.assign(static_cast<std::size_t>(nb), 0.0f);
+        return none;
+    }
+    std::vector<std::int32_t> live_prefer;
+    if (!prefer.empty()) {
+        std::vector<std::int32_t> compact_b(static_cast<std::size_t>(nb), -1);
+        for (std::size_t r = 0; r < live_b.size(); ++r) compact_b[static_cast<std::size_t>(live_b[r])] = static_cast<std::int32_t>(r);
+        for (std::int32_t i : live_a) {
+            const std::int32_t p = prefer[static_cast<std::size_t>(i)];
+            live_prefer.push_back(p >= 0 && p < nb ? compact_b[static_cast<std::size_t>(p)] : -1);
+        }
+    }
+    const similarity::UnitRows la = detail::select_rows(a, live_a), lb = detail::select_rows(b, live_b);
+    return detail::expand(detail::match_live(la, lb, options, live_prefer), live_a, live_b,
+                          static_cast<std::size_t>(na), static_cast<std::size_t>(nb));
 }
 
 }  // namespace saematch::compare

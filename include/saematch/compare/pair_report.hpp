@@ -15,11 +15,16 @@
 
 namespace saematch::compare {
 
-// When is latent i of A "shared" with B, for threshold t?
+// When is latent i of A "shared" with B, for threshold t? Every rule reads
+// "at least t" (the paper: "a cosine similarity of 0.7 or greater"; the
+// authors' notebook wrote > t, which differs only for a cosine exactly equal
+// to t, and never for t = 0.7, which no float cosine equals). One comparison
+// everywhere keeps "paper" the strictest rule at every t, and lets t = 1
+// count exact duplicates.
 enum class SharedRule {
     paper,     // the paper's text: same partner in both matchings, both cosines >= t
-    separate,  // the authors' notebook: encoder cosine > t and decoder cosine > t, partners may differ
-    decoder,   // decoder cosine > t alone (the paper's architecture and model comparisons)
+    separate,  // the authors' notebook: encoder cosine >= t and decoder cosine >= t, partners may differ
+    decoder,   // decoder cosine >= t alone (the paper's architecture and model comparisons)
 };
 
 inline const char* rule_name(SharedRule rule) {
@@ -87,13 +92,17 @@ struct PairReport {
     std::vector<std::uint8_t> shared(Side side, SharedRule rule, double t) const {
         const auto& ec = enc_cos(side);
         const auto& dc = dec_cos(side);
-        const auto ag = agree(side);
+        const auto& ep = enc_partner(side);
+        const auto& dp = dec_partner(side);
         std::vector<std::uint8_t> out(ec.size());
         for (std::size_t i = 0; i < ec.size(); ++i) {
+            // A latent left unmatched (dead, or the larger SAE's extra) is
+            // never shared, whatever t: its cosine 0 is no match.
+            const bool enc = ep[i] >= 0 && ec[i] >= t, dec = dp[i] >= 0 && dc[i] >= t;
             switch (rule) {
-                case SharedRule::paper: out[i] = ag[i] && ec[i] >= t && dc[i] >= t; break;
-                case SharedRule::separate: out[i] = ec[i] > t && dc[i] > t; break;
-                case SharedRule::decoder: out[i] = dc[i] > t; break;
+                case SharedRule::paper: out[i] = ep[i] == dp[i] && enc && dec; break;
+                case SharedRule::separate: out[i] = enc && dec; break;
+                case SharedRule::decoder: out[i] = dec; break;
             }
         }
         return out;
@@ -114,7 +123,9 @@ inline PairReport compare_pair(const SaeDirections& a, const SaeDirections& b, c
                                     ", b has d = " + std::to_string(b.width()));
     PairReport r;
     r.encoder = match_latents(a.encoder, b.encoder, options);
-    r.decoder = match_latents(a.decoder, b.decoder, options);
+    // Where exact duplicates leave the decoder matching a choice, it keeps
+    // the encoder's partners (canonical_ties.hpp).
+    r.decoder = match_latents(a.decoder, b.decoder, options, r.encoder.partner_a);
     r.dead_encoder_a = a.encoder.dead_count;
     r.dead_decoder_a = a.decoder.dead_count;
     r.dead_encoder_b = b.encoder.dead_count;

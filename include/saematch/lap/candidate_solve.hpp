@@ -122,19 +122,26 @@ CandidateSolution solve_on_candidates(const S& source, CandidateGraph graph, Des
         for (;;) {
             SparseJonkerVolgenant jv(graph, out.matching, out.stats);
             const auto stuck = jv.match(free_rows);
-            if (!stuck) break;
+            if (stuck.empty()) break;
             std::vector<std::int32_t> grow;
-            if (!full[static_cast<std::size_t>(stuck->row)])
-                grow.push_back(stuck->row);
-            else
-                for (std::int32_t i : stuck->reached_rows)
-                    if (!full[static_cast<std::size_t>(i)]) grow.push_back(i);
+            for (const auto& s : stuck) {
+                if (!full[static_cast<std::size_t>(s.row)]) {
+                    grow.push_back(s.row);
+                    full[static_cast<std::size_t>(s.row)] = 1;
+                    continue;
+                }
+                for (std::int32_t i : s.reached_rows)
+                    if (!full[static_cast<std::size_t>(i)]) {
+                        grow.push_back(i);
+                        full[static_cast<std::size_t>(i)] = 1;
+                    }
+            }
             if (grow.empty())
                 throw InfeasibleCostError("cost matrix is infeasible: the allowed entries cannot match every " +
-                                          describe_row(stuck->row) + " together with the others");
+                                          describe_row(stuck.front().row) + " together with the others");
+            std::sort(grow.begin(), grow.end());
             extra.clear();
             source.append_full_rows(grow, extra);
-            for (std::int32_t i : grow) full[static_cast<std::size_t>(i)] = 1;
             add_pairs(grow);
         }
         // Which rows can violate the certificate? All, the first time. After

@@ -36,6 +36,11 @@ public:
     // per entry, which the compiler vectorises. The same pass looks for NaN
     // and -inf (after negation: wrongly signed infinities) and the largest
     // magnitude, so a stored matrix is read once before solving, not twice.
+    //
+    // Ties for the last places go to the columns nearest after the row's own
+    // index (cyclically), not to the lowest indices: on a matrix of equal
+    // entries every row would otherwise list the same k columns, and all
+    // but k rows would need their whole row added before they could match.
     CandidateGraph initial_candidates() const {
         const std::int32_t n = rows(), m = cols();
         const std::int32_t k = std::min(k_, m);
@@ -56,7 +61,7 @@ public:
                 for (std::int32_t j = j0; j < j1; ++j) {
                     double c = static_cast<double>(row[j * stride_]);
                     c = Negate ? -c : c;
-                    any |= c < threshold;
+                    any |= c <= threshold;
                     bad |= (c != c) | (c == -kInf);
                     largest = std::max(largest, c < kInf ? std::abs(c) : 0.0);
                 }
@@ -64,12 +69,16 @@ public:
                 if (!any || bad) continue;
                 for (std::int32_t j = j0; j < j1; ++j) {
                     const double c = at(i, j);
-                    if (!(c < threshold)) continue;
+                    if (!(c <= threshold) || c == kInf) continue;  // +inf: a forbidden pair
+                    // The heap holds (cost, distance after column i): the
+                    // worst entry is the costliest, then the farthest.
+                    const std::int32_t after = j >= i ? j - i : j - i + m;
                     if (size == k) {
+                        if (!(std::pair{c, after} < heap[0])) continue;
                         std::pop_heap(heap, heap + size);
                         --size;
                     }
-                    heap[size++] = {c, j};
+                    heap[size++] = {c, after};
                     std::push_heap(heap, heap + size);
                     if (size == k) threshold = heap[0].first;
                 }
@@ -80,7 +89,8 @@ public:
         edges.reserve(slots.size());
         for (std::int32_t i = 0; i < n; ++i)
             for (std::int32_t s = 0; s < counts[static_cast<std::size_t>(i)]; ++s) {
-                const auto& [c, j] = slots[static_cast<std::size_t>(i) * k + s];
+                const auto& [c, after] = slots[static_cast<std::size_t>(i) * k + s];
+                const std::int32_t j = after < m - i ? i + after : i + after - m;
                 edges.push_back({i, j, c});
             }
         saw_invalid_ = invalid;

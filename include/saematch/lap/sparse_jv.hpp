@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "saematch/lap/assignment.hpp"
@@ -50,23 +51,30 @@ public:
         }
     }
 
-    // Matches every row in `free_rows`, or stops at the first that cannot be
-    // matched on this graph; `free_rows` then holds the rows still free.
-    std::optional<Stuck> match(std::vector<std::int32_t>& free_rows) {
-        for (std::int32_t i : free_rows)
-            if (g_.begin(i) == g_.end(i)) return Stuck{i, {i}};
+    // Matches every row in `free_rows` that this graph can match. The rows
+    // it cannot are left in `free_rows` and returned, each with the rows its
+    // search reached. A failed search changes nothing, so the others go on:
+    // reporting every stuck row of a pass at once lets the caller grow the
+    // graph once, where stopping at the first made tie-heavy inputs (rows
+    // that all list the same few columns) rebuild the graph once per row.
+    std::vector<Stuck> match(std::vector<std::int32_t>& free_rows) {
+        std::vector<Stuck> stuck;
+        std::vector<std::int32_t> searchable;
+        for (std::int32_t i : free_rows) {
+            if (g_.begin(i) == g_.end(i))
+                stuck.push_back(Stuck{i, {i}});
+            else
+                searchable.push_back(i);
+        }
         detail::augmenting_row_reduction(
-            m_, free_rows, [this](std::int32_t i) { return two_smallest_reduced(i); },
+            m_, searchable, [this](std::int32_t i) { return two_smallest_reduced(i); },
             [this](std::int32_t i, std::int32_t j) { matched_cost_[i] = cost_of(i, j); },
             [](std::int32_t) {}, stats_);
-        for (std::size_t k = 0; k < free_rows.size(); ++k) {
-            if (auto stuck = augment(free_rows[k])) {
-                free_rows.erase(free_rows.begin(), free_rows.begin() + static_cast<std::ptrdiff_t>(k));
-                return stuck;
-            }
-        }
+        for (std::int32_t f : searchable)
+            if (auto s = augment(f)) stuck.push_back(std::move(*s));
         free_rows.clear();
-        return std::nullopt;
+        for (const Stuck& s : stuck) free_rows.push_back(s.row);
+        return stuck;
     }
 
     double matched_cost(std::int32_t i) const { return matched_cost_[static_cast<std::size_t>(i)]; }
