@@ -4,6 +4,7 @@
 // values to float rounding, indices exactly wherever the reference values
 // differ by more than 1e-12 (the brief asks for 1e-5; this implies it).
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 
 #include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/candidates.hpp"
+#include "saematch/similarity/exact_cosines.hpp"
 #include "saematch/similarity/gemm.hpp"
 #include "saematch/similarity/rows.hpp"
 #include "saematch/similarity/unit_rows.hpp"
@@ -579,4 +581,23 @@ TEST_CASE("the bfloat16 screen sizes its pools from a sample and steps back on c
         CHECK_FALSE(c.bf16_screen);
         REQUIRE(check_against_reference(a, b, c) == "");
     }
+}
+
+TEST_CASE("exact_cosine_matrix equals every pair's accurate dot product rounded to float", "[similarity][exact]") {
+    const std::ptrdiff_t d = GENERATE(1, 3, 17, 300);
+    std::mt19937_64 rng(static_cast<std::uint64_t>(d));
+    std::normal_distribution<float> normal;
+    const std::ptrdiff_t na = 37, nb = 91;
+    std::vector<float> a(static_cast<std::size_t>(na * d)), b(static_cast<std::size_t>(nb * d));
+    for (float& x : a) x = normal(rng);
+    for (float& x : b) x = normal(rng);
+    // Identical rows on both sides: cosines next to 1, where float spacing is
+    // finest relative to the value and rounding boundaries are hit.
+    for (std::ptrdiff_t r = 0; r < 10; ++r) std::copy(a.begin() + r * d, a.begin() + (r + 1) * d, b.begin() + (3 * r) * d);
+    const auto ua = sim::unit_rows(a.data(), na, d, d, "a"), ub = sim::unit_rows(b.data(), nb, d, d, "b");
+    const auto s = sim::exact_cosine_matrix(ua, ub, GENERATE(1, 2));
+    for (std::ptrdiff_t i = 0; i < na; ++i)
+        for (std::ptrdiff_t j = 0; j < nb; ++j)
+            REQUIRE(s[static_cast<std::size_t>(i * nb + j)] ==
+                    static_cast<float>(sim::accurate_dot(ua.rows.data() + i * d, ub.rows.data() + j * d, d)));
 }

@@ -18,9 +18,9 @@
 #include "saematch/lap/candidate_solve.hpp"
 #include "saematch/lap/solve_dense.hpp"
 #include "saematch/similarity/candidates.hpp"
+#include "saematch/similarity/exact_cosines.hpp"
 #include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/gemm.hpp"
-#include "saematch/detail/threads.hpp"
 #include "saematch/similarity/unit_rows.hpp"
 
 namespace saematch::compare {
@@ -85,15 +85,8 @@ inline void set_partners(LatentMatching& out, std::vector<std::int32_t> partner_
 // report the same numbers (a float32 GEMM would score a vector against
 // itself 1.0000001 and shift near-ties).
 inline LatentMatching match_dense(const similarity::UnitRows& a, const similarity::UnitRows& b, int threads) {
-    const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows(), d = a.rows.cols();
-    std::vector<float> s(static_cast<std::size_t>(na * nb));
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(saematch::detail::resolve_threads(threads)) if (na * nb * d >= (1 << 20))
-#endif
-    for (std::ptrdiff_t i = 0; i < na; ++i)
-        for (std::ptrdiff_t j = 0; j < nb; ++j)
-            s[static_cast<std::size_t>(i * nb + j)] =
-                static_cast<float>(similarity::accurate_dot(a.rows.data() + i * d, b.rows.data() + j * d, d));
+    const std::ptrdiff_t na = a.rows.rows(), nb = b.rows.rows();
+    const std::vector<float> s = similarity::exact_cosine_matrix(a, b, threads);
     lap::SolveOptions options;
     options.maximize = true;
     options.threads = threads;
