@@ -57,8 +57,13 @@ from common import (  # noqa: E402
 )
 
 RTOL = 1e-9
-DEFAULT_SIZES = {"uniform": [1024, 2048, 4096], "cosine": [2048, 4096, 8192]}
-QUICK_SIZES = {"uniform": [256, 512, 1024], "cosine": [512, 1024]}
+DEFAULT_SIZES = {"uniform": [1024, 2048, 4096], "cosine": [2048, 4096, 8192],
+                 # Tie-heavy inputs from issue 11 (dead and duplicate latents): an
+                 # all-zero matrix, an all-equal one, and a uniform matrix whose
+                 # first third of rows are copies of one row.
+                 "zeros": [1000, 4096], "constant": [1500, 4096], "duplicate_rows": [1500, 4096]}
+QUICK_SIZES = {"uniform": [256, 512, 1024], "cosine": [512, 1024],
+               "zeros": [1000], "constant": [1500], "duplicate_rows": [1500]}
 TARGETS = [
     # (case, n, anchor, minimum anchor_time / saematch_time)
     ("uniform", 4096, "scipy", 3.0),
@@ -269,6 +274,14 @@ def make_case(kind, n, seed):
     if kind == "cosine":
         cost, truth = sae_cosine_cost(n, 768, seed)
         return cost, truth, True
+    if kind == "zeros":
+        return np.zeros((n, n)), None, False
+    if kind == "constant":
+        return np.ones((n, n)), None, False
+    if kind == "duplicate_rows":
+        cost = uniform_cost(n, seed)
+        cost[1 : n // 3] = cost[0]
+        return cost, None, False
     raise ValueError(kind)
 
 

@@ -30,7 +30,7 @@ from saematch._progress import progress_bar
 RULES = ("paper", "separate", "decoder")
 SWEEP_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
 
-_DEFAULTS = dict(candidates=32, dense_max_pairs=4096 * 4096, block_rows=2048, block_cols=8192)
+_DEFAULTS = dict(candidates=32, dense_max_pairs=512 * 512, block_rows=2048, block_cols=8192)
 
 
 def _to_numpy(x, what: str) -> np.ndarray:
