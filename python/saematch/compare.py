@@ -111,8 +111,20 @@ def _check_orientation(enc: np.ndarray, dec: np.ndarray, name: str) -> None:
             f"{name} has {n} latents of width d = {d}: fewer latents than input dimensions. If its arrays "
             f"are (d, n_latents), pass them transposed (encoder.T, decoder.T); SAEs are read one row per latent",
             OrientationWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
+
+
+def _caller_level() -> int:
+    """The warnings stacklevel of the first frame outside this package, so that
+    a warning points at the user's call whichever function led here."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # frame 1 (level 1): the function that calls warnings.warn
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def directions(sae, name: str = "sae") -> "_core.SaeDirections":

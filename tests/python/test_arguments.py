@@ -95,6 +95,9 @@ def test_transposed_saes_warn_and_say_to_transpose():
     a, b = pair(n=48, d=16)
     with pytest.warns(sm.OrientationWarning, match=r"a has 16 latents of width d = 48.*transposed"):
         sm.compare((a[0].T, a[1].T), (b[0].T, b[1].T), progress=False)
+    with pytest.warns(sm.OrientationWarning) as caught:  # pointing at the caller's line, also from compare_many
+        sm.compare_many([(a[0].T, a[1].T), (b[0].T, b[1].T)], progress=False)
+    assert {w.filename for w in caught} == {__file__}
     with warnings.catch_warnings():  # the right orientation is silent
         warnings.simplefilter("error")
         sm.compare(a, b, progress=False)
