@@ -292,8 +292,9 @@ def train(
     ``lr_warmup_steps``: the learning rate rises linearly over this many
     steps, but over at most 10 % of the run when its length is known (array
     or shard data: ``tokens``, or one pass, over ``batch_size``), so that a
-    short run reaches its learning rate; ``trainer.warmup_steps`` in the
-    checkpoint's terms. Resuming with another ``optimizer``, ``lr``,
+    short run reaches its learning rate (the rule lives in the C++
+    ``TrainOptions``; an iterable's length is unknown, so it is not capped).
+    Resuming with another ``optimizer``, ``lr``,
     ``batch_size``, ``lr_warmup_steps`` or ``dead_after_tokens`` than the
     saved run's is refused, naming the field.
 
