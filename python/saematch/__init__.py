@@ -10,7 +10,7 @@ seeds share? Exact matching of SAE latents, fast.
 """
 
 from saematch import collect, plot, synthetic
-from saematch.compare import ManyReport, PairReport, compare, compare_many, directions
+from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 from saematch.training import SAE, SAEConfig, load, train
 
@@ -20,6 +20,7 @@ __all__ = [
     "directions",
     "PairReport",
     "ManyReport",
+    "OrientationWarning",
     "linear_sum_assignment",
     "solve_assignment",
     "AssignmentResult",

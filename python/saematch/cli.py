@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -30,6 +31,15 @@ class BadInput(Exception):
     """Raised for what the user can fix; everything else is internal."""
 
 
+def _threshold(text: str) -> float:
+    from saematch.compare import _check_threshold
+
+    try:
+        return _check_threshold(float(text), "paper")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="saematch", description="Which features do SAEs trained with different seeds share?")
     sub = p.add_subparsers(dest="command", required=True)
@@ -37,10 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     def common(q):
         q.add_argument("--rule", choices=("paper", "separate", "decoder"), default="paper",
                        help="what makes a latent shared (default: paper)")
-        q.add_argument("--threshold", type=float, default=0.7, help="cosine threshold (default 0.7)")
+        q.add_argument("--threshold", type=_threshold, default=0.7, help="cosine threshold in [0, 1] (default 0.7)")
         q.add_argument("--json", metavar="OUT", help="write the full report as JSON")
         q.add_argument("--plots", metavar="DIR", help="write the paper's figures as PNG into DIR")
-        q.add_argument("--quiet", action="store_true", help="no progress bar")
+        q.add_argument("--quiet", action="store_true",
+                       help="no progress bar and no summary (errors still go to stderr; use --json for results)")
 
     c = sub.add_parser("compare", help="compare two SAEs")
     c.add_argument("a", help="SAE folder A")
@@ -70,16 +81,48 @@ def _expand(paths) -> list[Path]:
     return out
 
 
+def _check_outputs(args) -> None:
+    """Fails before a long comparison, not after it, when --json or --plots
+    cannot be written (a missing permission, a path through a file)."""
+    for flag, path, is_dir in (("--json", args.json, False), ("--plots", args.plots, True)):
+        if not path:
+            continue
+        path = Path(path)
+        try:
+            (path if is_dir else path.parent).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"{flag} {path}: cannot create {e.filename}: {e.strerror}") from None
+        if is_dir and not path.is_dir():
+            raise BadInput(f"{flag} {path}: not a folder")
+        if not is_dir and path.is_dir():
+            raise BadInput(f"{flag} {path}: is a folder; give a file name")
+        where = path if is_dir else path.parent
+        if not os.access(where, os.W_OK | os.X_OK) or (not is_dir and path.exists() and not os.access(path, os.W_OK)):
+            raise BadInput(f"{flag} {path}: not writable (permission denied)")
+
+
 def _write_json(path, payload) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # allow_nan=False: NaN is not JSON; the reports write null instead.
+        path.write_text(json.dumps(payload, indent=1, allow_nan=False))
+    except OSError as e:
+        raise BadInput(f"--json {path}: {e.strerror}") from None
+
+
+def _plots(write) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise BadInput(f"--plots: cannot write {e.filename}: {e.strerror}") from None
 
 
 def _compare(args) -> int:
     import saematch as sm
     from saematch import plot
 
+    _check_outputs(args)
     folders = _expand([args.a, args.b])
     if len(folders) != 2:
         raise BadInput(f"compare takes two SAE folders, found {len(folders)} ({', '.join(map(str, folders))}); "
@@ -89,16 +132,21 @@ def _compare(args) -> int:
                             progress=not args.quiet)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    print(f"A: {folders[0]}\nB: {folders[1]}")
-    print(report.summary())
+    if not args.quiet:
+        print(f"A: {folders[0]}\nB: {folders[1]}")
+        print(report.summary())
     if args.json:
         _write_json(args.json, {"a": str(folders[0]), "b": str(folders[1]), **report.to_dict()})
     if args.plots:
         out = Path(args.plots)
-        out.mkdir(parents=True, exist_ok=True)
-        plot.matched_cosines(report, path=out / "fig1_matched_cosines.png")
-        plot.threshold_sweep(report, path=out / "figA2_threshold_sweep.png")
-        plot.matched_vs_max(report, path=out / "figA3_matched_vs_max.png")
+
+        def write():
+            out.mkdir(parents=True, exist_ok=True)
+            plot.matched_cosines(report, path=out / "fig1_matched_cosines.png")
+            plot.threshold_sweep(report, path=out / "figA2_threshold_sweep.png")
+            plot.matched_vs_max(report, path=out / "figA3_matched_vs_max.png")
+
+        _plots(write)
     return 0
 
 
@@ -106,6 +154,7 @@ def _compare_many(args) -> int:
     import saematch as sm
     from saematch import plot
 
+    _check_outputs(args)
     folders = _expand(args.paths)
     if len(folders) < 2:
         raise BadInput(f"compare-many needs at least two SAE folders, found {len(folders)}")
@@ -114,19 +163,24 @@ def _compare_many(args) -> int:
                                progress=not args.quiet)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    for i, f in enumerate(folders):
-        print(f"SAE {i}: {f}")
-    print(many.summary())
+    if not args.quiet:
+        for i, f in enumerate(folders):
+            print(f"SAE {i}: {f}")
+        print(many.summary())
     if args.json:
         _write_json(args.json, {"saes": [str(f) for f in folders], **many.to_dict()})
     if args.plots:
         out = Path(args.plots)
-        out.mkdir(parents=True, exist_ok=True)
-        if len(folders) >= 3:
-            plot.only_in_base(many, path=out / "figA1_only_in_base.png")
-        first = many.pairs[(0, 1)]
-        plot.matched_cosines(first, path=out / "fig1_matched_cosines_0_1.png")
-        plot.threshold_sweep(first, path=out / "figA2_threshold_sweep_0_1.png")
+
+        def write():
+            out.mkdir(parents=True, exist_ok=True)
+            if len(folders) >= 3:
+                plot.only_in_base(many, path=out / "figA1_only_in_base.png")
+            first = many.pairs[(0, 1)]
+            plot.matched_cosines(first, path=out / "fig1_matched_cosines_0_1.png")
+            plot.threshold_sweep(first, path=out / "figA2_threshold_sweep_0_1.png")
+
+        _plots(write)
     return 0
 
 

@@ -221,3 +221,9 @@ def collect(model, tokenizer, texts, module: str, out_dir, *, batch_size: int = 
 
 
 __all__ = ["builtin_corpus", "python_docs_corpus", "minilm", "collect"]
+
+
+def __dir__():
+    # Tab completion (dir() of a module, PEP 562) offers the public functions,
+    # not the modules imported to write them (np, os, sys, ...).
+    return sorted(__all__)

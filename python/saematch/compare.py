@@ -47,19 +47,89 @@ def _to_numpy(x, what: str) -> np.ndarray:
     return readable_in_place(array)
 
 
-def encoder_decoder(sae, name: str = "sae") -> tuple:
-    """``(encoder, decoder)`` of an in-memory SAE as 2-D float NumPy arrays:
-    ``sae`` is an ``(encoder, decoder)`` pair or has ``.encoder``/``.decoder``."""
+def _weights(sae, name: str):
+    """The raw ``(encoder, decoder)`` of an in-memory SAE, encoder one row per
+    latent, or None when ``sae`` is none of the shapes :func:`compare` takes.
+
+    - saematch's :class:`~saematch.SAE`, or anything with ``.encoder`` and
+      ``.decoder`` (both ``(n_latents, d)``);
+    - sparsify's ``SparseCoder``: ``encoder`` is a ``Linear(d, n)`` whose
+      ``weight`` is ``(n, d)``, ``W_dec`` is ``(n, d)``;
+    - SAELens's ``SAE``: ``W_enc`` is ``(d, n)`` (row-vector convention), so it
+      is transposed here, and ``W_dec`` is ``(n, d)``;
+    - an ``(encoder, decoder)`` pair.
+    """
     if hasattr(sae, "encoder") and hasattr(sae, "decoder"):
-        encoder, decoder = sae.encoder, sae.decoder
-    elif isinstance(sae, (tuple, list)) and len(sae) == 2:
-        encoder, decoder = sae
-    else:
+        return sae.encoder, sae.decoder
+    if hasattr(sae, "W_dec") and hasattr(getattr(sae, "encoder", None), "weight"):  # sparsify
+        if sae.W_dec is None:
+            raise ValueError(f"{name} ({type(sae).__name__}) has no decoder (W_dec is None: a transcoder "
+                             "without one?); there are no decoder vectors to match")
+        return sae.encoder.weight, sae.W_dec
+    if hasattr(sae, "W_enc") and hasattr(sae, "W_dec"):  # SAELens
+        w_enc, w_dec = sae.W_enc, sae.W_dec
+        if tuple(w_enc.shape) != tuple(w_dec.shape)[::-1]:
+            raise ValueError(f"{name} ({type(sae).__name__}): W_enc has shape {tuple(w_enc.shape)} and W_dec "
+                             f"{tuple(w_dec.shape)}; SAELens's layout is W_enc (d, n) and W_dec (n, d)")
+        return w_enc.T, w_dec
+    if isinstance(sae, (tuple, list)) and len(sae) == 2:
+        return sae[0], sae[1]
+    return None
+
+
+def encoder_decoder(sae, name: str = "sae") -> tuple:
+    """``(encoder, decoder)`` of an in-memory SAE as 2-D float NumPy arrays,
+    each ``(n_latents, d)``: ``sae`` is an ``(encoder, decoder)`` pair, has
+    ``.encoder``/``.decoder``, or is a sparsify ``SparseCoder`` or a SAELens
+    ``SAE``."""
+    weights = _weights(sae, name)
+    if weights is None:
         raise ValueError(
-            f"{name} must be an (encoder, decoder) pair of (n_latents, d) arrays or an object with "
-            f".encoder and .decoder; got {type(sae).__name__}"
+            f"{name} must be an (encoder, decoder) pair of (n_latents, d) arrays, an object with "
+            f".encoder and .decoder, a sparsify SparseCoder or a SAELens SAE; got {type(sae).__name__}"
         )
-    return _to_numpy(encoder, f"{name} encoder"), _to_numpy(decoder, f"{name} decoder")
+    return _to_numpy(weights[0], f"{name} encoder"), _to_numpy(weights[1], f"{name} decoder")
+
+
+class OrientationWarning(UserWarning):
+    """An SAE's arrays look as if they were passed transposed ``(d, n_latents)``."""
+
+
+def _check_orientation(enc: np.ndarray, dec: np.ndarray, name: str) -> None:
+    """Rows are latents. An encoder that is the decoder's transpose cannot be
+    right (an error); an SAE with fewer latents than input dimensions is
+    unusual but legal (small test SAEs), so it gets a warning, not an error."""
+    if enc.shape != dec.shape:
+        hint = ""
+        if enc.shape == dec.shape[::-1]:
+            hint = ("; one of them is the other's transpose: pass both one row per latent, e.g. "
+                    "(W_enc.T, W_dec) for a SAELens-style W_enc of shape (d, n_latents)")
+        raise ValueError(
+            f"{name}: encoder has shape {enc.shape} but decoder has shape {dec.shape}; both must be "
+            f"(n_latents, d){hint}"
+        )
+    n, d = enc.shape
+    if 0 < n < d:
+        import warnings
+
+        warnings.warn(
+            f"{name} has {n} latents of width d = {d}: fewer latents than input dimensions. If its arrays "
+            f"are (d, n_latents), pass them transposed (encoder.T, decoder.T); SAEs are read one row per latent",
+            OrientationWarning,
+            stacklevel=_caller_level(),
+        )
+
+
+def _caller_level() -> int:
+    """The warnings stacklevel of the first frame outside this package, so that
+    a warning points at the user's call whichever function led here."""
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1  # frame 1 (level 1): the function that calls warnings.warn
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def directions(sae, name: str = "sae") -> "_core.SaeDirections":
@@ -89,10 +159,7 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
                              f"they hold {sorted(params)}")
         return _core.sae_directions(encoder, params["W_dec"], name)
     enc, dec = encoder_decoder(sae, name)
-    if enc.shape != dec.shape:
-        raise ValueError(
-            f"{name}: encoder has shape {enc.shape} but decoder has shape {dec.shape}; both must be (n_latents, d)"
-        )
+    _check_orientation(enc, dec, name)
     if enc.dtype != dec.dtype:
         dec = dec.astype(enc.dtype)
     return _core.sae_directions(enc, dec, name)
@@ -170,18 +237,16 @@ class PairReport:
 
     def shared_mask(self, rule: str | None = None, threshold: float | None = None) -> np.ndarray:
         """The shared mask over ``a``'s latents under another rule or threshold."""
+        rule = self.rule if rule is None else rule
+        threshold = _check_threshold(self.threshold if threshold is None else threshold, rule)
         side = {k: getattr(self, k) for k in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "agree")}
-        return _shared(
-            side,
-            self.rule if rule is None else rule,
-            self.threshold if threshold is None else threshold,
-        )
+        return _shared(side, rule, threshold)
 
     def with_rule(self, rule: str | None = None, threshold: float | None = None) -> "PairReport":
         """The same matchings with ``shared`` (both sides) under another rule or threshold."""
         rule = self.rule if rule is None else rule
         threshold = self.threshold if threshold is None else threshold
-        _check_threshold(threshold, rule)
+        threshold = _check_threshold(threshold, rule)
         b = dict(self.b_side)
         b["shared"] = _shared(b, rule, threshold)
         return replace(self, rule=rule, threshold=float(threshold), b_side=b,
@@ -245,8 +310,25 @@ class PairReport:
             "stats": self.stats,
         }
 
+    def to_frame(self):
+        """One row per latent of ``a`` (index: the latent), one column per
+        per-latent array, as a pandas DataFrame (pandas is imported here only)."""
+        pd = _pandas()
+        columns = ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "agree", "shared", "max_cos_enc", "max_cos_dec")
+        frame = pd.DataFrame({k: np.asarray(getattr(self, k)) for k in columns})
+        frame.index.name = "latent"
+        return frame
+
     def __repr__(self) -> str:
         return f"PairReport({self.enc_cos.size} x {self.b_side['enc_cos'].size} latents)\n{self.summary()}"
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as e:
+        raise ImportError("to_frame() needs pandas (pip install pandas)") from e
+    return pandas
 
 
 SCREENS = ("auto", "float32", "bfloat16")
@@ -255,11 +337,10 @@ SCREENS = ("auto", "float32", "bfloat16")
 def _tensor_device(sae):
     """The torch device of an SAE's weights when they are torch tensors on a
     GPU (or any non-CPU device), else None."""
-    if isinstance(sae, (tuple, list)) and len(sae) == 2:
-        parts = sae
-    elif hasattr(sae, "encoder") and hasattr(sae, "decoder"):
-        parts = (sae.encoder, sae.decoder)
-    else:
+    if isinstance(sae, (str, os.PathLike, _core.SaeDirections)):
+        return None
+    parts = _weights(sae, "sae")
+    if parts is None:
         return None
     for x in parts:
         if is_torch_tensor(x) and x.device.type != "cpu":
@@ -274,9 +355,9 @@ def _gemm_for(device, saes):
         device = next((d for d in map(_tensor_device, saes) if d is not None), None)
         if device is None:
             return None
-    from ._torch_gemm import TorchGemm
+    from ._torch_gemm import TorchGemm, torch_device
 
-    return TorchGemm(device)
+    return TorchGemm(torch_device(device))
 
 
 def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen):
@@ -295,11 +376,36 @@ def _options(method, candidates, dense_max_pairs, block_rows, block_cols, thread
     )
 
 
-def _check_threshold(threshold: float, rule: str) -> None:
+def _check_threshold(threshold, rule: str) -> float:
+    """``threshold`` as a float in [0, 1], or a ValueError naming it.
+
+    Cosines lie in [-1, 1], but a negative threshold means nothing here: an
+    unmatched latent has cosine 0 and would count as shared. A threshold above
+    1 (70 meant as 70 %) would share nothing, silently."""
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r} ({type(threshold).__name__})")
     if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold}")
+        raise ValueError(f"threshold must be a finite number in [0, 1], got {threshold}")
+    if not 0.0 <= threshold <= 1.0:
+        hint = f" (a percentage? use {threshold / 100:g})" if 1 < threshold <= 100 else ""
+        raise ValueError(f"threshold must be a cosine in [0, 1], got {threshold:g}{hint}")
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    return float(threshold)
+
+
+def _width_mismatch(message: str, name_a: str, da, name_b: str, db) -> ValueError:
+    """The error for two SAEs of different input widths, saying which one
+    looks transposed when its latent count is the other's width."""
+    hint = ""
+    a_suspect, b_suspect = da.latents == db.width, db.latents == da.width
+    if a_suspect and b_suspect:  # the one with fewer latents than its width is the likelier transposed
+        a_suspect, b_suspect = da.latents < da.width, not da.latents < da.width
+    if b_suspect:
+        hint = f"; {name_b} has {db.latents} latents, {name_a}'s width: is {name_b} transposed (d, n_latents)?"
+    elif a_suspect:
+        hint = f"; {name_a} has {da.latents} latents, {name_b}'s width: is {name_a} transposed (d, n_latents)?"
+    return ValueError(message + hint)
 
 
 def compare(
@@ -318,10 +424,32 @@ def compare(
     screen: str = "auto",
     device=None,
 ) -> PairReport:
-    """Compare two SAEs (see the module docstring for the rules).
+    """Compare two SAEs: match their encoder rows, and separately their decoder
+    vectors, by the exact optimal one-to-one assignment on cosine similarity
+    (Paulo & Belrose), and report per latent of ``a`` its partners, the
+    matched cosines and whether it is shared.
 
-    ``a`` and ``b``: ``(encoder, decoder)`` pairs of ``(n_latents, d)`` arrays
-    or tensors, or objects with ``.encoder``/``.decoder``. ``method``:
+    ``a`` and ``b``: each an ``(encoder, decoder)`` pair of ``(n_latents, d)``
+    arrays or tensors (one row per latent), an object with
+    ``.encoder``/``.decoder`` of that shape (:class:`saematch.SAE`), a
+    sparsify ``SparseCoder``, a SAELens ``SAE`` (its ``(d, n_latents)``
+    ``W_enc`` is read transposed), or the path of an SAE folder. Arrays with
+    fewer latents than input dimensions get an :class:`OrientationWarning`:
+    they may have been passed transposed.
+
+    ``threshold`` (a cosine in [0, 1], default 0.7) and ``rule`` decide which
+    latents count as shared:
+
+    - ``"paper"``: the same partner in both matchings and both cosines >= t;
+    - ``"separate"``: encoder cosine >= t and decoder cosine >= t, partners may
+      differ (the authors' released notebook);
+    - ``"decoder"``: decoder cosine >= t alone.
+
+    A latent left unmatched (dead: an all-zero row, which takes no part in
+    the matching; or the larger SAE's extra) is never shared.
+
+    ``report.with_rule(rule, threshold)`` re-applies another one without
+    matching again. ``method``:
     ``"dense"`` stores the full cosine matrices, ``"sparse"`` streams them
     (each latent's ``candidates`` best partners, a sparse solve, and a dual
     certificate over all pairs), ``"auto"`` picks dense up to
@@ -331,14 +459,17 @@ def compare(
     CPU has it). It decides how many pairs are re-scored exactly, never the
     result. ``device``: a torch device for the similarity products (default:
     the inputs' GPU when they are CUDA tensors, else the CPU core); only the
-    float32 products run there, so the result is the same as on the CPU.
+    float32 products run there, so the result is the same as on the CPU; a
+    device this machine lacks is a ValueError. ``candidates`` above the
+    larger SAE's latent count mean that count (longer lists hold nothing).
     """
-    _check_threshold(threshold, rule)
+    threshold = _check_threshold(threshold, rule)
     opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
     opts["gemm"] = _gemm_for(device, (a, b))
     da, db = directions(a, "a"), directions(b, "b")
     if da.width != db.width:
-        raise ValueError(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}")
+        raise _width_mismatch(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}",
+                              "a", da, "b", db)
     with progress_bar(progress, total=2, desc="matching encoder, decoder") as bar:
         # Each pair streams two cosine matrices; the bar moves per matching.
         core = _core.compare_pair(da, db, **opts, progress=bar.fraction_callback(2))
@@ -354,7 +485,11 @@ class ManyReport:
     number of latents, else a list). ``only_in_base[k]``: the fraction of base
     latents shared with none of the other k-1 SAEs, averaged over every
     combination of k SAEs and every base in it (exact closed form).
-    ``fit``: ``(a, b, c)`` of ``only_in_base ~ a * k**-b + c``.
+    ``fit``: ``(a, b, c)`` of ``only_in_base ~ a * k**-b + c``; NaNs when
+    there are fewer than 4 SAEs (three parameters need three values of k =
+    2..N). :attr:`fit_note` says when the fit is missing or meaningless (an
+    offset ``c``, the fraction left only in the base as k grows, outside
+    [0, 1]); ``to_dict`` writes a missing fit as null, with the note.
     ``pairs[(i, j)]``: the :class:`PairReport` of SAE i against SAE j.
     ``shared_with_exactly[b][m]``: latents of SAE b shared with exactly m others.
     """
@@ -374,7 +509,12 @@ class ManyReport:
         lines = [f"{n} SAEs, rule {self.rule}, t = {self.threshold:g}"]
         lines.append("k  only in base: " + "  ".join(f"{k}:{v:.3f}" for k, v in self.only_in_base.items()))
         a, b, c = self.fit
-        lines.append(f"fit only_in_base ~ {a:.3f} * k^-{b:.3f} + {c:.3f} (rmse {self.fit_rmse:.2g})")
+        note = self.fit_note
+        if not np.all(np.isfinite(self.fit)):
+            lines.append(f"fit only_in_base ~ a * k^-b + c: none ({note})")
+        else:
+            lines.append(f"fit only_in_base ~ {a:.3f} * k^-{b:.3f} + {c:.3f} (rmse {self.fit_rmse:.2g})"
+                         + (f"; {note}" if note else ""))
         for base in range(n):
             counts = self.shared_with_exactly[base]
             total = counts.sum()
@@ -385,12 +525,23 @@ class ManyReport:
         lines.append(f"largest certified optimality gap over pairs: {gaps:.3g}")
         return "\n".join(lines)
 
+    @property
+    def fit_note(self) -> str | None:
+        """Why the power-law fit is missing or meaningless; None when it is usable."""
+        n = len(self.shared_with_exactly)
+        if not np.all(np.isfinite(self.fit)):
+            return f"the fit needs at least 4 SAEs, there are {n}"
+        c = self.fit[2]
+        if not 0.0 <= c <= 1.0:
+            return f"meaningless: the offset c = {c:.3g} is a fraction of latents and must lie in [0, 1]"
+        return None
+
     def with_rule(self, rule: str | None = None, threshold: float | None = None) -> "ManyReport":
         """The same comparison under another shared rule or threshold, without
         matching again: the matchings do not depend on either."""
         rule = self.rule if rule is None else rule
         threshold = self.threshold if threshold is None else threshold
-        _check_threshold(threshold, rule)
+        threshold = _check_threshold(threshold, rule)
         pairs = {key: p.with_rule(rule, threshold) for key, p in self.pairs.items()}
         latents = [len(c) for c in self.share_counts]
         return _many_from_pairs(pairs, latents, threshold, rule, self.firing_counts)
@@ -402,10 +553,21 @@ class ManyReport:
             "rule": self.rule,
             "share_counts": [np.asarray(c).tolist() for c in counts],
             "only_in_base": {str(k): v for k, v in self.only_in_base.items()},
-            "fit": {"a": self.fit[0], "b": self.fit[1], "c": self.fit[2], "rmse": self.fit_rmse},
+            # null, never NaN (invalid JSON), when no fit was made; fit_note says why, or
+            # that a fit that was made is meaningless
+            "fit": None if not np.all(np.isfinite(self.fit)) else {"a": self.fit[0], "b": self.fit[1],
+                                                                   "c": self.fit[2], "rmse": self.fit_rmse},
+            "fit_note": self.fit_note,
             "shared_with_exactly": self.shared_with_exactly.tolist(),
             "pairs": {f"{i}-{j}": p.metrics() for (i, j), p in self.pairs.items()},
         }
+
+    def to_frame(self):
+        """One row per pair of SAEs (index: ``a``, ``b``), one column per scalar
+        of :meth:`PairReport.metrics`, as a pandas DataFrame."""
+        pd = _pandas()
+        rows = [{"a": i, "b": j, **p.metrics()} for (i, j), p in sorted(self.pairs.items())]
+        return pd.DataFrame(rows).set_index(["a", "b"])
 
     def __repr__(self) -> str:
         return f"ManyReport\n{self.summary()}"
@@ -430,7 +592,7 @@ def compare_many(
     """Compare N SAEs (same data, different seeds): each of the N(N-1)/2 pairs
     is matched once. ``firing_counts`` (one array per SAE, optional) is kept for
     the firing-frequency figure. Options as for :func:`compare`."""
-    _check_threshold(threshold, rule)
+    threshold = _check_threshold(threshold, rule)
     saes = list(saes)
     if len(saes) < 2:
         raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")
@@ -439,7 +601,8 @@ def compare_many(
     dirs = [directions(s, f"saes[{i}]") for i, s in enumerate(saes)]
     for i, d in enumerate(dirs[1:], start=1):
         if d.width != dirs[0].width:
-            raise ValueError(f"saes[{i}] has input width d = {d.width} but saes[0] has d = {dirs[0].width}")
+            raise _width_mismatch(f"saes[{i}] has input width d = {d.width} but saes[0] has d = {dirs[0].width}",
+                                  "saes[0]", dirs[0], f"saes[{i}]", d)
     if firing_counts is not None:
         firing_counts = [np.asarray(f) for f in firing_counts]
         if len(firing_counts) != len(dirs) or any(f.shape != (d.latents,) for f, d in zip(firing_counts, dirs)):
@@ -484,7 +647,8 @@ def _many_from_pairs(pairs: dict, latents: list, threshold: float, rule: str, fi
 def save_json(report, path) -> None:
     """Writes ``report.to_dict()`` to ``path``."""
     with open(path, "w") as f:
-        json.dump(report.to_dict(), f, indent=1)
+        json.dump(report.to_dict(), f, indent=1, allow_nan=False)  # NaN is not JSON: fail rather than write it
 
 
-__all__ = ["compare", "compare_many", "directions", "PairReport", "ManyReport", "RULES", "save_json"]
+__all__ = ["compare", "compare_many", "directions", "PairReport", "ManyReport", "OrientationWarning", "RULES",
+           "save_json"]

@@ -3,7 +3,10 @@ Same Data Learn Different Features"), one function each.
 
 Every function returns a :class:`matplotlib.figure.Figure` and, given
 ``path=``, also saves it there (the format follows the suffix; PNG at 150 dpi
-by default). matplotlib is imported only when a function is called, so
+by default). The figure is closed in pyplot before it is returned, so a
+notebook shows it once, as the cell's value (not twice); a call that is not a
+cell's last line shows nothing unless you ``display()`` it, and a script saves
+it (``path=`` or ``fig.savefig``) rather than ``plt.show()``-ing it. matplotlib is imported only when a function is called, so
 ``import saematch`` never pays for it; without a display (and with no backend
 chosen by ``MPLBACKEND`` or an earlier ``matplotlib.use``) the Agg backend is
 used, so the functions work on headless machines.
@@ -37,7 +40,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency"]
+__all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
+           "similarity_vs_frequency_many"]
 
 # The paper's colours: blue where the encoder and decoder matchings agree,
 # orange where they do not.
@@ -73,6 +77,13 @@ def _pyplot():
 def _finish(fig, path):
     if path is not None:
         fig.savefig(os.fspath(path), dpi=150, bbox_inches="tight")
+    # A notebook draws every figure pyplot still holds at the end of a cell, and
+    # then the cell's value, this same figure, again. Closed, pyplot forgets it
+    # (nor do many calls pile up open figures); the Figure itself still draws,
+    # saves and displays as a cell's value or with display(fig).
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     return fig
 
 
@@ -123,6 +134,8 @@ def _threshold(report):
     t = float(t)
     if not np.isfinite(t):
         raise ValueError(f"report.threshold must be a finite number, got {t}")
+    if not 0.0 <= t <= 1.0:  # a cosine threshold; 70 would draw its line far off the axes
+        raise ValueError(f"report.threshold must be in [0, 1], got {t:g}")
     return t
 
 
@@ -149,8 +162,10 @@ def _density_grid(x, y, xlim, ylim, bins: int = 120):
         return None
     hist, xe, ye = np.histogram2d(x, y, bins=bins, range=[xlim, ylim])
     bw = n ** (-1.0 / 6.0)
-    kx = _gaussian_kernel(bw * sx / (xe[1] - xe[0]), bins // 2)
-    ky = _gaussian_kernel(bw * sy / (ye[1] - ye[0]), bins // 2)
+    # A kernel longer than the grid would make np.convolve's "same" output
+    # longer than the grid too (121 values on 120 bins for few, spread-out points).
+    kx = _gaussian_kernel(bw * sx / (xe[1] - xe[0]), (bins - 1) // 2)
+    ky = _gaussian_kernel(bw * sy / (ye[1] - ye[0]), (bins - 1) // 2)
     smooth = np.apply_along_axis(np.convolve, 0, hist, kx, mode="same")
     smooth = np.apply_along_axis(np.convolve, 1, smooth, ky, mode="same")
     xs = 0.5 * (xe[:-1] + xe[1:])
@@ -285,7 +300,7 @@ def only_in_base(many, path=None):
     Reads ``many.only_in_base`` (dict k -> fraction, or a sequence for
     k = 2, 3, ...) and (optional) ``many.fit`` ((a, b, c) or an object with
     ``a``, ``b``, ``c``; no curve when absent, None or NaN, as for N < 4
-    SAEs where three parameters cannot be fitted).
+    SAEs where three parameters cannot be fitted). The y axis spans [0, 1].
     """
     k, y = _only_in_base_points(many)
     params = _fit_params(many)
@@ -297,6 +312,9 @@ def only_in_base(many, path=None):
         ks = np.linspace(k.min(), k.max(), 200) if k.size > 1 else k
         ax.plot(ks, a * ks ** (-b) + c, "-", color="C3",
                 label=rf"fit $y = {a:.3g}\,k^{{-{b:.3g}}} {'+' if c >= 0 else '-'} {abs(c):.3g}$")
+    # Fixed at the range of a fraction: autoscaled, three seeds' 0.980-0.987
+    # filled the axis and looked like a steep fall.
+    ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("number of SAEs k")
     ax.set_ylabel("fraction of latents only in the base SAE")
     ax.set_title("Latents found only in the base SAE")
@@ -458,3 +476,47 @@ def similarity_vs_frequency(report, firing_counts, path=None, *, share_counts=No
     note = f" ({unseen} never-firing latents not shown)" if unseen else ""
     ax.set_title("Similarity against firing frequency" + note)
     return _finish(fig, path)
+
+
+def similarity_vs_frequency_many(many, base: int = 0, path=None, *, firing_counts=None, n_tokens=None):
+    """Figure 2 over N seeds, as the paper draws it: per latent of SAE ``base``,
+    its firing frequency against its matched cosine averaged over the N-1
+    other SAEs (encoder and decoder), coloured by how many of them share it.
+
+    ``many``: a :class:`saematch.ManyReport` (reads ``pairs``,
+    ``share_counts`` and, unless ``firing_counts`` is given, the
+    ``firing_counts`` passed to :func:`saematch.compare_many`). ``n_tokens``:
+    the tokens the counts were taken over, for a frequency axis (else raw
+    counts), as in :func:`similarity_vs_frequency`.
+    """
+    pairs = _attr(many, "pairs", "many", "similarity_vs_frequency_many needs a multi-seed report")
+    n = len(_attr(many, "share_counts", "many", "similarity_vs_frequency_many needs a multi-seed report"))
+    if not (isinstance(base, (int, np.integer)) and 0 <= base < n):
+        raise ValueError(f"base must be the index of one of the {n} SAEs, got {base!r}")
+    enc, dec = [], []
+    for (i, j), p in pairs.items():
+        if i == base:
+            enc.append(p.enc_cos)
+            dec.append(p.dec_cos)
+        elif j == base:  # the pair's b side is the base's latents
+            enc.append(p.b_side["enc_cos"])
+            dec.append(p.b_side["dec_cos"])
+    if not enc:
+        raise ValueError(f"many.pairs holds no pair with SAE {base}")
+    if firing_counts is None:
+        counts = getattr(many, "firing_counts", None)
+        if counts is None:
+            raise ValueError("the report holds no firing counts: pass firing_counts= here or to compare_many")
+        firing_counts = counts[base]
+    from types import SimpleNamespace
+
+    averaged = SimpleNamespace(enc_cos=np.mean([_array(e, "enc_cos") for e in enc], axis=0),
+                               dec_cos=np.mean([_array(d, "dec_cos") for d in dec], axis=0))
+    return similarity_vs_frequency(averaged, firing_counts, path, share_counts=many.share_counts[base],
+                                   n_tokens=n_tokens)
+
+
+def __dir__():
+    # Tab completion (dir() of a module, PEP 562) offers the public functions,
+    # not the modules imported to write them (np, os, sys, ...).
+    return sorted(__all__)

@@ -119,3 +119,9 @@ def match_to_dictionary(sae, dictionary, part: str = "decoder") -> DictionaryMat
 
 
 __all__ = ["Superposition", "superposition", "DictionaryMatch", "match_to_dictionary"]
+
+
+def __dir__():
+    # Tab completion (dir() of a module, PEP 562) offers the public functions,
+    # not the modules imported to write them (np, os, sys, ...).
+    return sorted(__all__)

@@ -15,7 +15,6 @@ torch is imported on first use, so ``import saematch`` stays light.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def _trainer_module():
     return _train
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # identity equality: `s in saes` must not compare tensors
 class SAE:
     """A trained (or loaded) SAE. ``parameters``: name -> tensor, named as in
     sparsify's files (topk, batchtopk) or SAELens's (relu, gated, jumprelu),
@@ -116,6 +115,21 @@ class SAE:
     # From disk: "layout" (sparsify / saelens) and "stored_dtype" (e.g. F16;
     # the weights are read as float32).
     metadata: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # One line: the default repr printed every tensor (19,000 characters).
+        c = self.config
+        parts = [c.architecture, f"d_in={c.d_in}", f"num_latents={c.num_latents}"]
+        if c.architecture in ("topk", "batchtopk"):
+            parts.append(f"k={c.k}")
+        if self.seed is not None:
+            parts.append(f"seed={self.seed}")
+        steps = len(self.history.get("fvu", ()))
+        if steps:
+            parts.append(f"{steps} steps, last fvu {float(self.history['fvu'][-1]):.3g}")
+        if self.metadata.get("layout"):
+            parts.append(f"from {self.metadata['layout']}")
+        return f"SAE({', '.join(parts)})"
 
     @property
     def encoder(self):
@@ -186,6 +200,13 @@ def _as_batch(x, d_in: int, like):
     return t.to(device=like.device, dtype=torch.float32)
 
 
+def _check_int(name: str, value, minimum: int, message: str | None = None) -> None:
+    """An integer argument, or a ValueError naming it (pybind11 would print its
+    whole signature for a float or a negative number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(message or f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
 def _array_batches(t, batch_size: int, goal: int, trainer):
     """Consecutive slices of a (tokens, d) tensor from the trainer's data
     position until it has used ``goal`` tokens, starting over at the end; the
@@ -225,7 +246,7 @@ def _iterable_batches(data, d_in: int, skip: int, goal):
     for i, item in enumerate(data):
         if i < skip:  # consumed before the checkpoint
             continue
-        t = torch.as_tensor(item)
+        t = torch.as_tensor(item).detach()  # data that requires grad would fail inside the trainer's addmm
         if t.dim() != 2 or t.shape[1] != d_in:
             raise ValueError(f"batch {i} of the data must be (tokens, {d_in}), got shape {tuple(t.shape)}")
         yield t, f"batch {i}"
@@ -268,27 +289,69 @@ def train(
     seeds; the same ``data``, of which an iterable is replayed past the
     batches already used), ending bitwise where the uninterrupted run would.
 
+    ``lr_warmup_steps``: the learning rate rises linearly over this many
+    steps, but over at most 10 % of the run when its length is known (array
+    or shard data: ``tokens``, or one pass, over ``batch_size``), so that a
+    short run reaches its learning rate (the rule lives in the C++
+    ``TrainOptions``; an iterable's length is unknown, so it is not capped).
+    Resuming with another ``optimizer``, ``lr``,
+    ``batch_size``, ``lr_warmup_steps`` or ``dead_after_tokens`` than the
+    saved run's is refused, naming the field.
+
+    A batch whose tokens are all equal has no variance to explain: it is
+    skipped (no update; NaN in ``history["fvu"]``) with a warning. Data so
+    large that its squares overflow float32 is refused with a message.
+
     ``optimizer``: ``"adam"`` or ``"signum"`` (the sign of the gradient's
     moving average). ``bf16=True``: the encoder GEMM of topk/batchtopk in
     bfloat16 (like sparsify's autocast on GPUs; gradients stay float32).
     """
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise ValueError(f"seeds must be a list of integers, got {seeds!r}") from None
+    for s in seeds:
+        _check_int("seeds", s, 0, f"each seed must be an integer >= 0 (they seed the initialisation), got {s!r}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must differ, got {seeds}")
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be at least 2, got {batch_size}")
-    if lr is not None and not lr > 0:
-        raise ValueError(f"lr must be positive (or None for the default), got {lr}")
-    if save_every is not None and (save_dir is None or save_every < 1):
-        raise ValueError("save_every needs a save_dir and must be at least 1")
+    _check_int("batch_size", batch_size, 2)
+    if tokens is not None:
+        _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the data), "
+                                        f"got {tokens!r}")
+    _check_int("lr_warmup_steps", lr_warmup_steps, 0)
+    _check_int("dead_after_tokens", dead_after_tokens, 1)
+    if lr is not None and not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number (or None for the default), got {lr!r}")
+    if save_every is not None:
+        _check_int("save_every", save_every, 1)
+        if save_dir is None:
+            raise ValueError("save_every needs a save_dir")
     if resume and save_dir is None:
         raise ValueError("resume=True needs the save_dir to resume from")
     torch = _torch()
     _train = _trainer_module()
+    if str(device) != "cpu":
+        from saematch._torch_gemm import torch_device
+
+        torch_device(device)
+    if isinstance(data, (str, os.PathLike)):
+        data = _Shards(data)
+    length = None  # tokens in the data, when it is an array
+    if isinstance(data, (np.ndarray, torch.Tensor, _Shards)):
+        if len(data.shape) != 2 or data.shape[1] != config.d_in:
+            raise ValueError(f"data must be (tokens, {config.d_in}), got shape {tuple(data.shape)}")
+        length = int(data.shape[0])
+        if length < 2:
+            raise ValueError(f"data needs at least 2 tokens, got {length}")
+    # The run's length in steps when it is known (array data; an iterable's
+    # batches have their own sizes): the trainer caps the warm-up at a share of
+    # it (TrainOptions::lr_warmup_steps in train/trainer.hpp).
+    planned = 0 if length is None else -(-int(tokens if tokens is not None else length) // batch_size)
     trainer = getattr(_train, _TRAINERS[config.architecture])(
         config=config._as_dict(),
         seeds=seeds,
@@ -299,20 +362,15 @@ def train(
         device=str(device),
         optimizer=optimizer,
         bf16_encoder=bool(bf16),
+        planned_steps=planned,
     )
     if save_dir is not None:
         save_dir = Path(save_dir)
         if resume and (save_dir / "trainer_state.safetensors").exists():
             trainer.load_checkpoint(str(save_dir))
 
-    if isinstance(data, (str, os.PathLike)):
-        data = _Shards(data)
-    if isinstance(data, (np.ndarray, torch.Tensor, _Shards)):
-        t = data if isinstance(data, _Shards) else torch.as_tensor(data)
-        if len(t.shape) != 2 or t.shape[1] != config.d_in:
-            raise ValueError(f"data must be (tokens, {config.d_in}), got shape {tuple(t.shape)}")
-        if t.shape[0] < 2:
-            raise ValueError(f"data needs at least 2 tokens, got {t.shape[0]}")
+    if length is not None:
+        t = data if isinstance(data, _Shards) else torch.as_tensor(data).detach()  # a tensor that requires grad
         goal = int(tokens) if tokens is not None else trainer.tokens + int(t.shape[0])
         batches = _array_batches(t, batch_size, goal, trainer)
     else:
@@ -320,7 +378,7 @@ def train(
         batches = _iterable_batches(data, config.d_in, trainer.steps, goal)
 
     bar = _progress_bar(progress, goal, trainer.tokens)
-    start, start_tokens = time.perf_counter(), trainer.tokens
+    first_step, skipped = trainer.steps, []
     try:
         for batch, where in batches:
             if goal is not None and trainer.tokens >= goal:
@@ -333,19 +391,29 @@ def train(
                 stats = trainer.step(batch)
             except ValueError as e:
                 raise ValueError(f"{where} of the data: {e}") from None
+            if stats[0]["skipped"]:
+                skipped.append(where)
             if save_every is not None and trainer.steps % save_every == 0:
                 trainer.save_checkpoint(str(save_dir))
             if bar is not None:
                 bar.update(batch.shape[0])
-                rate = (trainer.tokens - start_tokens) / max(time.perf_counter() - start, 1e-9)
+                # The bar shows the throughput itself (tok/s); a second one here disagreed with it.
                 bar.set_postfix(
-                    tok_s=f"{rate:,.0f}",
                     fvu=f"{np.mean([st['fvu'] for st in stats]):.3f}",
                     dead=f"{np.mean([st['dead_fraction'] for st in stats]):.1%}",
                 )
     finally:
         if bar is not None:
             bar.close()
+    if trainer.steps == first_step and not (resume and trainer.steps > 0):
+        raise ValueError("the data gave no batch to train on (an empty iterable?); the SAEs would be their "
+                         "initial weights")
+    if skipped:
+        import warnings
+
+        warnings.warn(f"{len(skipped)} constant batch(es) ({', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''}) "
+                      "skipped: all their tokens are equal, so there is no variance to explain and no FVU; "
+                      "their history holds NaN", RuntimeWarning, stacklevel=2)
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
     counts = trainer.firing_counts

@@ -47,6 +47,7 @@ py::list stats_list(const std::vector<train::StepStats>& stats) {
         d["fvu"] = s.fvu;
         d["l0"] = s.l0;
         d["dead_fraction"] = s.dead_fraction;
+        d["skipped"] = s.skipped;
         out.append(d);
     }
     return out;
@@ -80,7 +81,7 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
     py::class_<Trainer>(m, trainer_name)
         .def(py::init([](const py::dict& config, std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
                          std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device,
-                         const std::string& optimizer, bool bf16_encoder) {
+                         const std::string& optimizer, bool bf16_encoder, std::int64_t planned_steps) {
                  train::TrainOptions o;
                  if (optimizer == "adam")
                      o.optimizer = train::OptimizerKind::adam;
@@ -93,13 +94,14 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
                  o.batch_size = batch_size;
                  o.lr = lr;
                  o.lr_warmup_steps = lr_warmup_steps;
+                 o.planned_steps = planned_steps;
                  o.dead_after_tokens = dead_after_tokens;
                  o.device = at::Device(device);
                  return Trainer(config_from(config), o);
              }),
              py::arg("config"), py::arg("seeds"), py::arg("batch_size"), py::arg("lr"), py::arg("lr_warmup_steps"),
              py::arg("dead_after_tokens"), py::arg("device"), py::arg("optimizer") = "adam",
-             py::arg("bf16_encoder") = false)
+             py::arg("bf16_encoder") = false, py::arg("planned_steps") = 0)
         .def(
             "step",
             [](Trainer& t, const at::Tensor& batch) {
@@ -146,6 +148,7 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
              })
         .def_property_readonly("firing_counts", [](const Trainer& t) { return t.firing_counts().clone(); })
         .def_property_readonly("lr", [](const Trainer& t) { return t.options().lr; })
+        .def_property_readonly("warmup_steps", [](const Trainer& t) { return train::effective_warmup_steps(t.options()); })
         .def_property_readonly("steps", &Trainer::steps)
         .def_property_readonly("tokens", &Trainer::tokens);
 

@@ -323,10 +323,25 @@ TEST_CASE("top_candidates lists equal the reference's top k in both directions",
     const auto c = sim::top_candidates(a, b, options(k, blocks.first, blocks.second, 0, screen));
     INFO("n=" << n << " m=" << m << " d=" << d << " k=" << k << " blocks " << blocks.first << "x"
               << blocks.second << ", " << name(screen) << " screen");
-    REQUIRE(c.k == k);
+    REQUIRE(c.k == std::min(k, std::max(n, m)));  // capped at the longer side: beyond it only padding
     REQUIRE(c.rows == n);
     REQUIRE(c.cols == m);
     REQUIRE(check_against_reference(a, b, c) == "");
+}
+
+TEST_CASE("top_candidates caps the list length at the larger side, so a huge k costs nothing", "[similarity]") {
+    // k = 10^7 on 50 x 30 once allocated rows x k entries (11.7 GB at 50 x 50).
+    std::mt19937_64 rng(seed_for({61}));
+    const auto a = unit(random_weights(rng, {50, 8, 0.1, 0, 0, {}}), 50, 8);
+    const auto b = unit(random_weights(rng, {30, 8, 0.1, 0, 0, {}}), 30, 8);
+    const auto huge = sim::top_candidates(a, b, options(10'000'000, 64, 64, 0, sim::ScreenPrecision::float32));
+    REQUIRE(huge.k == 50);
+    REQUIRE(huge.row_value.size() == 50u * 50u);
+    REQUIRE(check_against_reference(a, b, huge) == "");
+    // The same lists as asking for exactly the larger side's count.
+    const auto exact = sim::top_candidates(a, b, options(50, 64, 64, 0, sim::ScreenPrecision::float32));
+    REQUIRE(huge.row_index == exact.row_index);
+    REQUIRE(huge.col_index == exact.col_index);
 }
 
 TEST_CASE("top_candidates breaks exact ties and resolves near-ties beyond float32 precision exactly",

@@ -27,7 +27,7 @@ def run_folder(tmp_path_factory):
 
 def test_compare_prints_the_table_and_writes_json_and_plots(run_folder, tmp_path, capsys):
     code = cli.main(["compare", str(run_folder / "seed_0"), str(run_folder / "seed_1"), "--threshold", "0.5",
-                     "--json", str(tmp_path / "r.json"), "--plots", str(tmp_path / "figs"), "--quiet"])
+                     "--json", str(tmp_path / "r.json"), "--plots", str(tmp_path / "figs")])
     assert code == 0
     out = capsys.readouterr().out
     assert "shared (paper, t = 0.5)" in out and "certified optimality gap" in out
@@ -40,7 +40,7 @@ def test_compare_prints_the_table_and_writes_json_and_plots(run_folder, tmp_path
 
 def test_compare_many_takes_a_run_folder(run_folder, tmp_path, capsys):
     code = cli.main(["compare-many", str(run_folder), "--json", str(tmp_path / "m.json"),
-                     "--plots", str(tmp_path / "figs"), "--quiet"])
+                     "--plots", str(tmp_path / "figs")])
     assert code == 0
     assert "3 SAEs" in capsys.readouterr().out
     report = json.loads((tmp_path / "m.json").read_text())
@@ -65,7 +65,7 @@ def test_bad_input_exits_2_with_a_message(run_folder, tmp_path, capsys):
 def test_the_console_script_is_installed(run_folder):
     exe = shutil.which("saematch")
     command = [exe] if exe else [sys.executable, "-m", "saematch.cli"]
-    done = subprocess.run(command + ["compare", str(run_folder / "seed_1"), str(run_folder / "seed_2"), "--quiet"],
+    done = subprocess.run(command + ["compare", str(run_folder / "seed_1"), str(run_folder / "seed_2")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "same partner in both matchings" in done.stdout

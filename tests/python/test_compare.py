@@ -288,11 +288,21 @@ def test_torch_device_products_give_the_cpu_result_exactly(method):
     assert torch.get_float32_matmul_precision() in ("highest", "high", "medium")
 
 
-def test_torch_gemm_errors_propagate_as_python_exceptions():
+def test_torch_gemm_errors_propagate_as_python_exceptions(monkeypatch):
     _torch()
+    from saematch import _torch_gemm
+
     a, b = _device_case()
-    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda|device"):
+    # An unknown device is refused before any work, naming it (issue 11).
+    with pytest.raises(ValueError, match="device='no-such-device' is not a torch device"):
         sm.compare(a, b, device="no-such-device", progress=False, method="sparse")
+
+    def failing(self, a, b, c):
+        raise RuntimeError("the device product failed")
+
+    monkeypatch.setattr(_torch_gemm.TorchGemm, "__call__", failing)
+    with pytest.raises(RuntimeError, match="the device product failed"):
+        sm.compare(a, b, device="cpu", progress=False, method="sparse")
 
 
 def test_cuda_tensors_are_compared_on_the_gpu_with_the_cpu_result():

@@ -27,8 +27,12 @@ def test_walkthrough_notebook_runs_top_to_bottom(tmp_path):
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+    images = [o for o in outputs if o.output_type in ("display_data", "execute_result") and "image/png" in o.get("data", {})]
     assert len(images) >= 3  # Fig. 1, Fig. 2, Fig. A2
+    for cell in nb.cells:  # a figure as a cell's value is shown once, not also as an open pyplot figure
+        if cell.cell_type == "code":
+            shown = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert len(shown) <= 1, cell.source
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "certified" in text and "recovers" in text and "[[" in text  # the summary, ground truth, contexts
 

@@ -62,12 +62,14 @@ def test_training_is_bitwise_reproducible_and_seeds_differ():
 def test_an_iterable_of_batches_trains_exactly_like_the_tensor():
     _, acts = superposition(count=1000, seed=2)
     cfg = sm.SAEConfig(d_in=20, num_latents=32, k=2)
-    whole = sm.train(cfg, acts, seeds=[0], batch_size=100, progress=False)[0]
-    pieces = sm.train(cfg, (acts[i : i + 100] for i in range(0, 1000, 100)), seeds=[0], batch_size=100,
-                      progress=False)[0]
+    # The tensor's known length caps its warm-up at 10 % of the run, an iterable's is unknown:
+    # a warm-up of one step is the same for both.
+    kw = dict(seeds=[0], batch_size=100, lr_warmup_steps=1, progress=False)
+    whole = sm.train(cfg, acts, **kw)[0]
+    pieces = sm.train(cfg, (acts[i : i + 100] for i in range(0, 1000, 100)), **kw)[0]
     assert torch.equal(whole.decoder, pieces.decoder)
     # numpy input reads the same
-    as_numpy = sm.train(cfg, acts.numpy(), seeds=[0], batch_size=100, progress=False)[0]
+    as_numpy = sm.train(cfg, acts.numpy(), **kw)[0]
     assert torch.equal(whole.encoder, as_numpy.encoder)
 
 
@@ -180,9 +182,12 @@ def test_interrupted_training_resumes_bitwise(tmp_path):
     _, acts = superposition(count=2000, seed=7)
     cfg = sm.SAEConfig(d_in=20, num_latents=40, k=3)
     kw = dict(seeds=[1, 2], batch_size=128, progress=False, lr_warmup_steps=5)
-    straight = sm.train(cfg, acts, tokens=3000, **kw)
-    sm.train(cfg, acts, tokens=1280, save_dir=tmp_path / "run", **kw)  # "interrupted" after 10 steps
-    resumed = sm.train(cfg, acts, tokens=3000, save_dir=tmp_path / "run", resume=True, **kw)
+    # A warm-up of one step: the "interruption" below is a shorter run, whose
+    # warm-up cap (10 % of its 10 steps) would otherwise differ from the whole run's.
+    kw_array = dict(kw, lr_warmup_steps=1)
+    straight = sm.train(cfg, acts, tokens=3000, **kw_array)
+    sm.train(cfg, acts, tokens=1280, save_dir=tmp_path / "run", **kw_array)  # "interrupted" after 10 steps
+    resumed = sm.train(cfg, acts, tokens=3000, save_dir=tmp_path / "run", resume=True, **kw_array)
     for a, b in zip(straight, resumed):
         for name in a.parameters:
             assert torch.equal(a.parameters[name], b.parameters[name]), name

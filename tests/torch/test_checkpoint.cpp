@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -149,11 +150,123 @@ TEST_CASE("a checkpoint of another config or other seeds is refused", "[checkpoi
 TEST_CASE("a non-finite loss stops training and leaves the weights as they were", "[checkpoint]") {
     train::TrainOptions o;
     o.batch_size = 50;
+    o.lr = 1e37;  // the first step throws the weights to ~1e37: the next loss overflows
+    o.lr_warmup_steps = 0;
+    train::TopKTrainer t(config(sae::Architecture::topk), o);
+    t.train(torch::randn({50, 12}));
+    const auto before = t.sae(0).W_enc.clone();
+    CHECK_THROWS_WITH(t.step(torch::randn({50, 12})), Catch::Contains("loss is not finite at step 1"));
+    CHECK(torch::equal(t.sae(0).W_enc, before));
+    CHECK(t.steps() == 1);
+}
+
+TEST_CASE("data whose squares overflow float32 is refused as data, not blamed on the learning rate", "[train]") {
+    train::TrainOptions o;
+    o.batch_size = 50;
     train::TopKTrainer t(config(sae::Architecture::topk), o);
     t.train(torch::randn({100, 12}));
     const auto before = t.sae(0).W_enc.clone();
     const auto huge = torch::randn({50, 12}) * 1e30;  // finite, but its squares overflow
-    CHECK_THROWS_WITH(t.step(huge), Catch::Contains("loss is not finite at step 2"));
+    CHECK_THROWS_WITH(t.step(huge), Catch::Contains("too large for float32") && Catch::Contains("scale the data"));
     CHECK(torch::equal(t.sae(0).W_enc, before));
     CHECK(t.steps() == 2);
+}
+
+TEMPLATE_TEST_CASE("a constant batch is skipped: no update, NaN FVU, and resumes bitwise", "[train]", sae::TopKSae,
+                   sae::ReluSae, sae::GatedSae, sae::JumpReluSae, sae::BatchTopKSae) {
+    sae::SaeConfig c = config(sae::Architecture::topk);
+    if constexpr (std::is_same_v<TestType, sae::BatchTopKSae>) c.architecture = sae::Architecture::batchtopk;
+    if constexpr (std::is_same_v<TestType, sae::ReluSae>) c.architecture = sae::Architecture::relu;
+    if constexpr (std::is_same_v<TestType, sae::GatedSae>) c.architecture = sae::Architecture::gated;
+    if constexpr (std::is_same_v<TestType, sae::JumpReluSae>) c.architecture = sae::Architecture::jumprelu;
+    torch::manual_seed(3);
+    const auto data = torch::randn({300, 12});
+    train::TrainOptions o;
+    o.batch_size = 100;
+    o.lr_warmup_steps = 3;
+    train::Trainer<TestType> clean(c, o), mixed(c, o);
+    const auto constant = torch::full({100, 12}, 0.5);
+    CHECK(mixed.step(constant).at(0).skipped);  // even first: b_dec must start at a real batch's mean
+    for (std::int64_t i = 0; i < 3; ++i) {
+        clean.step(data.narrow(0, 100 * i, 100));
+        mixed.step(data.narrow(0, 100 * i, 100));
+        if (i == 0) {
+            const auto stats = mixed.step(constant);
+            CHECK(std::isnan(stats.at(0).fvu));
+        }
+    }
+    CHECK(mixed.steps() == 5);
+    CHECK(mixed.tokens() == 500);
+    check_same_parameters(mixed.sae(0), clean.sae(0));
+    CHECK(mixed.history()[0][1].fvu == clean.history()[0][0].fvu);
+
+    const auto dir = fresh_dir(std::string("constant_") + sae::architecture_name(c.architecture));
+    train::save_checkpoint(mixed, dir);
+    train::Trainer<TestType> resumed(c, o);
+    train::load_checkpoint(resumed, dir);
+    CHECK(resumed.history()[0][0].skipped);
+    CHECK(std::isnan(resumed.history()[0][2].fvu));
+    const auto more = torch::randn({100, 12});
+    resumed.step(more);
+    mixed.step(more);
+    check_same_parameters(resumed.sae(0), mixed.sae(0));
+}
+
+TEST_CASE("resuming with another optimiser, learning rate, batch size or warm-up is refused", "[checkpoint]") {
+    const auto c = config(sae::Architecture::topk);
+    train::TrainOptions o;
+    o.batch_size = 50;
+    o.lr = 1e-3;
+    o.lr_warmup_steps = 5;
+    train::TopKTrainer t(c, o);
+    t.train(torch::randn({100, 12}));
+    const auto dir = fresh_dir("options_refused");
+    train::save_checkpoint(t, dir);
+    const auto refused = [&](train::TrainOptions changed, const std::string& field) {
+        train::TopKTrainer other(c, changed);
+        CHECK_THROWS_WITH(train::load_checkpoint(other, dir),
+                          Catch::Contains("saved with " + field + " = ") && Catch::Contains("resume with the saved " + field));
+    };
+    auto x = o;
+    x.lr = 2e-3;
+    refused(x, "lr");
+    x = o;
+    x.optimizer = train::OptimizerKind::signum;
+    refused(x, "optimizer");
+    x = o;
+    x.batch_size = 64;
+    refused(x, "batch_size");
+    x = o;
+    x.lr_warmup_steps = 6;
+    refused(x, "lr_warmup_steps");
+    train::TopKTrainer same(c, o);
+    CHECK_NOTHROW(train::load_checkpoint(same, dir));
+    CHECK(same.steps() == 2);
+}
+
+TEST_CASE("the warm-up is capped at a tenth of a run of known length", "[train]") {
+    train::TrainOptions o;
+    CHECK(train::effective_warmup_steps(o) == 1000);  // length unknown: as asked
+    o.planned_steps = 781;  // 200K tokens at batch 256
+    CHECK(train::effective_warmup_steps(o) == 78);
+    o.planned_steps = 5;
+    CHECK(train::effective_warmup_steps(o) == 1);
+    o.lr_warmup_steps = 20;
+    o.planned_steps = 100000;
+    CHECK(train::effective_warmup_steps(o) == 20);  // shorter than the cap: as asked
+    o.lr_warmup_steps = 0;
+    CHECK(train::effective_warmup_steps(o) == 0);
+    // The schedule follows it: capped at 2 steps, the third step runs at the full rate.
+    torch::manual_seed(4);
+    const auto data = torch::randn({400, 12});
+    train::TrainOptions capped;
+    capped.batch_size = 20;
+    capped.planned_steps = 20;
+    train::TrainOptions explicit_two = capped;
+    explicit_two.planned_steps = 0;
+    explicit_two.lr_warmup_steps = 2;
+    train::TopKTrainer a(config(sae::Architecture::topk), capped), b(config(sae::Architecture::topk), explicit_two);
+    a.train(data);
+    b.train(data);
+    CHECK(torch::equal(a.sae(0).W_enc, b.sae(0).W_enc));
 }

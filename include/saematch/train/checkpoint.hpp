@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -60,7 +61,7 @@ inline nlohmann::json history_json(const std::vector<std::vector<StepStats>>& hi
     for (const auto& seed : history) {
         nlohmann::json fvu = nlohmann::json::array(), l0 = nlohmann::json::array(), dead = nlohmann::json::array();
         for (const auto& s : seed) {
-            fvu.push_back(s.fvu);
+            fvu.push_back(s.fvu);  // NaN (a skipped constant batch) is written as null
             l0.push_back(s.l0);
             dead.push_back(s.dead_fraction);
         }
@@ -74,12 +75,39 @@ inline std::vector<std::vector<StepStats>> history_from(const nlohmann::json& j)
     for (const auto& seed : j) {
         std::vector<StepStats> steps;
         const auto& fvu = seed.at("fvu");
+        const auto number = [](const nlohmann::json& v) {
+            return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+        };
         for (std::size_t i = 0; i < fvu.size(); ++i)
-            steps.push_back({fvu[i].get<double>(), seed.at("l0")[i].get<double>(),
-                             seed.at("dead_fraction")[i].get<double>()});
+            steps.push_back({number(fvu[i]), number(seed.at("l0")[i]), seed.at("dead_fraction")[i].get<double>(),
+                             fvu[i].is_null()});
         out.push_back(std::move(steps));
     }
     return out;
+}
+
+// The options a resumed run must share with the saved one: with another
+// optimiser, learning rate, batch size or warm-up it would not continue the
+// saved run but start a different one from its middle.
+inline nlohmann::json resume_options_json(const TrainOptions& o) {
+    return {{"optimizer", o.optimizer == OptimizerKind::adam ? "adam" : "signum"},
+            {"lr", o.lr},
+            {"batch_size", o.batch_size},
+            {"lr_warmup_steps", o.lr_warmup_steps},
+            {"dead_after_tokens", o.dead_after_tokens},
+            {"beta1", o.beta1},
+            {"beta2", o.beta2},
+            {"eps", o.eps}};
+}
+
+inline void check_resume_options(const std::string& file, const nlohmann::json& saved, const TrainOptions& now) {
+    const auto mine = resume_options_json(now);
+    for (const auto& [key, value] : mine.items()) {
+        if (!saved.contains(key) || saved.at(key) == value) continue;
+        throw std::invalid_argument(file + ": the run was saved with " + key + " = " + saved.at(key).dump() +
+                                    ", this one asks for " + value.dump() + "; resume with the saved " + key +
+                                    " or start a new save folder");
+    }
 }
 
 }  // namespace detail
@@ -138,6 +166,8 @@ void save_checkpoint(const Trainer<Sae>& trainer, const std::filesystem::path& d
         {"data_row", std::to_string(st.data_row)},
         {"seeds", seeds_json.dump()},
         {"config", io::detail::config_json(trainer.config()).dump()},
+        {"options", detail::resume_options_json(trainer.options()).dump()},
+        {"optimizer_steps", std::to_string(st.optimizer_steps)},
         {"history", detail::history_json(trainer.history()).dump()},
     };
     io::write_safetensors(dir / "trainer_state.safetensors", tensors, metadata);
@@ -154,6 +184,9 @@ void load_checkpoint(Trainer<Sae>& trainer, const std::filesystem::path& dir) {
     if (io::detail::config_json(saved) != io::detail::config_json(trainer.config()))
         throw std::invalid_argument(file.path().string() + ": saved with config " + meta.at("config") +
                                     ", not this trainer's " + io::detail::config_json(trainer.config()).dump());
+    if (meta.count("options"))  // absent from checkpoints written before it was recorded
+        detail::check_resume_options(file.path().string(), nlohmann::json::parse(meta.at("options")),
+                                     trainer.options());
     nlohmann::json seeds = nlohmann::json::array();
     for (auto s : trainer.options().seeds) seeds.push_back(s);
     if (nlohmann::json::parse(meta.at("seeds")) != seeds)
@@ -172,6 +205,7 @@ void load_checkpoint(Trainer<Sae>& trainer, const std::filesystem::path& dir) {
     st.step = std::stoll(meta.at("step"));
     st.tokens = std::stoll(meta.at("tokens"));
     st.data_row = std::stoll(meta.at("data_row"));
+    st.optimizer_steps = meta.count("optimizer_steps") ? std::stoll(meta.at("optimizer_steps")) : st.step;
     trainer.restore(st, detail::history_from(nlohmann::json::parse(meta.at("history"))));
 }
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,12 +35,21 @@
 
 namespace saematch::train {
 
+// The share of a run of known length that the learning-rate warm-up may take.
+inline constexpr double kWarmupFraction = 0.1;
+
 struct TrainOptions {
     std::vector<std::uint64_t> seeds{0};
     std::int64_t batch_size = 4096;  // tokens per step
     // The learning rate; 0 means 2e-4 / sqrt(num_latents / 2^14).
     double lr = 0.0;
-    std::int64_t lr_warmup_steps = 1000;  // linear from lr / warmup to lr
+    // Linear from lr / warmup to lr over this many steps, but at most
+    // kWarmupFraction of planned_steps when the run's length is known: a
+    // 1000-step warm-up is longer than many whole small runs (200K tokens at
+    // batch 256 is 781 steps), which then never reach their learning rate.
+    std::int64_t lr_warmup_steps = 1000;
+    // The run's length in steps, when the caller knows it (0: unknown, no cap).
+    std::int64_t planned_steps = 0;
     OptimizerKind optimizer = OptimizerKind::adam;
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     // TopK and BatchTopK: the shared encoder GEMM in bfloat16 (float32
@@ -57,6 +67,8 @@ struct TrainerState {
     std::vector<at::Tensor> first, second;     // the optimiser's moments, same order
     at::Tensor firing_counts, tokens_since_fired;
     std::int64_t step = 0, tokens = 0, data_row = 0;
+    // Steps the optimiser took: fewer than `step` when constant batches were skipped.
+    std::int64_t optimizer_steps = 0;
 };
 
 // One seed's numbers after a step.
@@ -64,7 +76,19 @@ struct StepStats {
     double fvu = 0.0;            // fraction of variance unexplained on the batch
     double l0 = 0.0;             // mean active (non-zero) latents per token
     double dead_fraction = 0.0;  // latents that have not fired for dead_after_tokens
+    // The batch was constant (zero variance: nothing to explain) and was not
+    // trained on; fvu and l0 are NaN, and the optimiser did not step.
+    bool skipped = false;
 };
+
+// The warm-up in steps that `options` asks for: lr_warmup_steps, capped at
+// kWarmupFraction of planned_steps (at least one step) when that is known.
+inline std::int64_t effective_warmup_steps(const TrainOptions& options) {
+    if (options.planned_steps <= 0 || options.lr_warmup_steps <= 0) return options.lr_warmup_steps;
+    const auto cap = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(kWarmupFraction * static_cast<double>(options.planned_steps)));
+    return std::min(options.lr_warmup_steps, cap);
+}
 
 inline double default_learning_rate(std::int64_t num_latents) {
     return 2e-4 / std::sqrt(static_cast<double>(num_latents) / 16384.0);
@@ -110,7 +134,7 @@ public:
     // trainer's own tensors, so seeds' SAE views stay valid.
     TrainerState state() const {
         return {stacked_, optimizer_.first_moments(), optimizer_.second_moments(), firing_counts_, tokens_since_fired_,
-                step_, tokens_, data_row_};
+                step_, tokens_, data_row_, optimizer_.steps()};
     }
     // Where in the data the next batch starts, for callers that feed step()
     // themselves (the Python loop) and want checkpoints to record it.
@@ -129,7 +153,7 @@ public:
                                             " has another shape than this trainer's (different config or seeds?)");
             stacked_[i].copy_(s.parameters[i]);
         }
-        optimizer_.restore(s.first, s.second, s.step);
+        optimizer_.restore(s.first, s.second, s.optimizer_steps);
         firing_counts_.copy_(s.firing_counts);
         tokens_since_fired_.copy_(s.tokens_since_fired);
         step_ = s.step;
@@ -146,8 +170,10 @@ public:
         const at::Tensor x = batch.to(options_.device, at::kFloat).contiguous();
         check_batch(x);
         const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
-        if (step_ == 0) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));  // the first batch's mean
         const auto variance = sae::total_variance(x);
+        if (check_variance(x, variance)) return skip_constant_batch(tokens);
+        // b_dec starts at the first trained batch's mean (a skipped one has none to give).
+        if (optimizer_.steps() == 0) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
 
         at::Tensor pre_all;
         if constexpr (SharedEncoderGemm<Sae>) {
@@ -251,6 +277,8 @@ private:
             throw std::invalid_argument("TrainOptions::batch_size must be at least 2, got " +
                                         std::to_string(options_.batch_size));
         if (!(options_.lr >= 0.0)) throw std::invalid_argument("TrainOptions::lr must be >= 0 (0: the default)");
+        if (options_.lr_warmup_steps < 0 || options_.planned_steps < 0)
+            throw std::invalid_argument("TrainOptions::lr_warmup_steps and planned_steps must be >= 0");
         if (options_.lr == 0.0) options_.lr = default_learning_rate(config_.num_latents);
         const std::int64_t seeds = this->seeds();
         const auto names = Sae::parameter_names();
@@ -292,9 +320,40 @@ private:
     }
 
     double learning_rate() const {
-        if (options_.lr_warmup_steps <= 0) return options_.lr;
-        const double ramp = static_cast<double>(step_ + 1) / static_cast<double>(options_.lr_warmup_steps);
+        const std::int64_t warmup = effective_warmup_steps(options_);
+        if (warmup <= 0) return options_.lr;
+        const double ramp = static_cast<double>(optimizer_.steps() + 1) / static_cast<double>(warmup);
         return options_.lr * std::min(1.0, ramp);
+    }
+
+    // True when the batch is constant: its total variance, the FVU's
+    // denominator, is 0, so there is no variance to explain and no FVU. Throws
+    // when the variance overflows float32 (values of about 1e19 and up),
+    // which would otherwise surface as a non-finite loss.
+    bool check_variance(const at::Tensor& x, const at::Tensor& variance) const {
+        const double v = variance.item<double>();
+        if (!std::isfinite(v))
+            throw std::invalid_argument(
+                "the batch's values are too large for float32 arithmetic (largest magnitude " +
+                std::to_string(x.abs().max().item<double>()) +
+                "; their squared deviations overflow): scale the data, e.g. divide it by its typical norm");
+        return v == 0.0;
+    }
+
+    // A constant batch: consumed (tokens, data position and step count move
+    // on, so a resumed run replays the same batches) but not trained on.
+    std::vector<StepStats> skip_constant_batch(std::int64_t tokens) {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        std::vector<StepStats> stats(static_cast<std::size_t>(seeds()));
+        const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).to(at::kDouble).mean(1);
+        for (std::int64_t s = 0; s < seeds(); ++s) {
+            auto& st = stats[static_cast<std::size_t>(s)];
+            st = {nan, nan, dead[s].item<double>(), true};
+            history_[static_cast<std::size_t>(s)].push_back(st);
+        }
+        ++step_;
+        tokens_ += tokens;
+        return stats;
     }
 
     // Everything init_parameters() sets is declared before adam_, whose
