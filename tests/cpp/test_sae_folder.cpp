@@ -144,8 +144,8 @@ TEST_CASE("cfg.json integers are integers: no fractions, booleans or values beyo
     for (const auto& c : std::vector<Case>{{"8.5", "must be an integer, got 8.5"},
                                            {"1180591620717411303424", "must be an integer below 2^53"},
                                            {"18446744073709551615", "must be an integer below 2^63"},
-                                           {"true", "must be an integer, got true"},
-                                           {"\"4\"", "must be an integer, got \"4\""}}) {
+                                           {"true", "has the wrong type: must be an integer, got true"},
+                                           {"\"4\"", "has the wrong type: must be an integer, got \"4\""}}) {
         FolderFiles f = saematch_test::folder_files(kind);
         auto cfg = nlohmann::json::parse(f.cfg);
         f.cfg = cfg.dump();

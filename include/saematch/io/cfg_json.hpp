@@ -51,21 +51,21 @@ inline nlohmann::json read_cfg(const std::filesystem::path& cfg_path) {
 // refused.
 inline std::int64_t integer_value(const nlohmann::json& v, const char* key, const std::filesystem::path& file) {
     const auto wrong = [&](const std::string& why) {
-        return std::string("cfg.json field \"") + key + "\" must be " + why + ", got " + v.dump();
+        return std::string("cfg.json field \"") + key + "\" " + why + ", got " + v.dump();
     };
     if (v.is_number_unsigned()) {
         if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-            cfg_error(file, wrong("an integer below 2^63"));
+            cfg_error(file, wrong("must be an integer below 2^63"));
         return static_cast<std::int64_t>(v.get<std::uint64_t>());
     }
     if (v.is_number_integer()) return v.get<std::int64_t>();
     if (v.is_number_float()) {
         const double x = v.get<double>();
-        if (!std::isfinite(x) || std::fabs(x) >= 9007199254740992.0) cfg_error(file, wrong("an integer below 2^53"));
-        if (x != std::floor(x)) cfg_error(file, wrong("an integer"));
+        if (!std::isfinite(x) || std::fabs(x) >= 9007199254740992.0) cfg_error(file, wrong("must be an integer below 2^53"));
+        if (x != std::floor(x)) cfg_error(file, wrong("must be an integer"));
         return static_cast<std::int64_t>(x);
     }
-    cfg_error(file, wrong("an integer"));
+    cfg_error(file, wrong("has the wrong type: must be an integer"));
 }
 
 // Field `key` of `j` as T (std::int64_t, double, bool or std::string), with
