@@ -1,20 +1,34 @@
 // libFuzzer target for the checkpoint parsers (io/): whatever bytes arrive,
 // the safetensors reader and the SAE folder reader (cfg.json of saematch's,
-// sparsify's and SAELens's kinds) must either succeed or throw one of their
-// documented exceptions; AddressSanitizer and UBSan catch everything else.
+// sparsify's and SAELens's kinds, and the weights file) must either succeed
+// with consistent arrays or throw one of their documented exceptions;
+// AddressSanitizer and UBSan catch everything else.
 //
-// The first input byte picks the target: 0-127 safetensors bytes (in memory),
-// 128-191 a cfg.json next to a valid sparsify-layout sae.safetensors,
-// 192-255 a cfg.json next to a valid SAELens-layout sae_weights.safetensors.
+// An input is one of (first byte modulo 3):
+//   0  safetensors bytes, parsed in memory;
+//   1  a whole sparsify-layout folder, 2 a whole SAELens-layout folder:
+//      two bytes of cfg.json length (little-endian), cfg.json, then the
+//      weights file (sae.safetensors, sae_weights.safetensors).
+// fuzz_io_corpus writes a seed corpus of valid folders of every layout and
+// architecture (tests/cpp/support/sae_folder_kinds.hpp), SAELens's with
+// apply_b_dec_to_input both ways and TopK with rescale_acts_by_decoder_norm,
+// plus each with one tensor a row short, so the mutations start where the
+// shape checks and the weight folds are.
 //
 //   cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSAEMATCH_FUZZ=ON \
 //         -DSAEMATCH_BUILD_TESTS=OFF -DSAEMATCH_WITH_TORCH=OFF
-//   cmake --build build/fuzz --target fuzz_io && build/fuzz/fuzz/fuzz_io -runs=1000000
+//   cmake --build build/fuzz --target fuzz_io fuzz_io_corpus
+//   build/fuzz/fuzz/fuzz_io_corpus build/fuzz/corpus
+//   build/fuzz/fuzz/fuzz_io build/fuzz/corpus -runs=1000000
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -28,50 +42,58 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A folder per process with valid weights for an SAE of d = 4, n = 6, k = 2.
-const fs::path& folder(bool saelens) {
-    static const fs::path dirs[2] = {
-        fs::temp_directory_path() / ("saematch_fuzz_sparsify_" + std::to_string(::getpid())),
-        fs::temp_directory_path() / ("saematch_fuzz_saelens_" + std::to_string(::getpid()))};
-    static bool made = false;
-    if (!made) {
-        const std::vector<float> enc(24, 0.5f), bias(6, 0.0f), dec(24, 0.25f), bdec(4, 0.0f), thr(6, 0.1f);
-        fs::create_directories(dirs[0]);
-        fs::create_directories(dirs[1]);
-        io::write_safetensors(dirs[0] / "sae.safetensors", {{"encoder.weight", io::Dtype::f32, {6, 4}, enc.data()},
-                                                            {"encoder.bias", io::Dtype::f32, {6}, bias.data()},
-                                                            {"W_dec", io::Dtype::f32, {6, 4}, dec.data()},
-                                                            {"b_dec", io::Dtype::f32, {4}, bdec.data()}});
-        io::write_safetensors(dirs[1] / "sae_weights.safetensors", {{"W_enc", io::Dtype::f32, {4, 6}, enc.data()},
-                                                                    {"b_enc", io::Dtype::f32, {6}, bias.data()},
-                                                                    {"W_dec", io::Dtype::f32, {6, 4}, dec.data()},
-                                                                    {"b_dec", io::Dtype::f32, {4}, bdec.data()},
-                                                                    {"threshold", io::Dtype::f32, {6}, thr.data()}});
-        made = true;
+const fs::path& folder() {
+    static const fs::path dir = [] {
+        auto d = fs::temp_directory_path() / ("saematch_fuzz_folder_" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+void write(const fs::path& path, const std::uint8_t* data, std::size_t size) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+}
+
+// What a successful read promises: every array holds as many values as its
+// shape says, the matrices are (num_latents, d_in), and the values are finite.
+void check(const io::SaeFolder& f) {
+    for (const auto& [name, a] : f.parameters) {
+        std::size_t size = 1;
+        for (auto s : a.shape) size *= static_cast<std::size_t>(s);
+        if (size != a.values.size()) std::abort();
+        const bool matrix = name == "W_enc" || name == "encoder.weight" || name == "W_dec";
+        if (matrix && (a.shape.size() != 2 || a.shape[0] != f.config.num_latents || a.shape[1] != f.config.d_in))
+            std::abort();
+        for (float v : a.values)
+            if (!std::isfinite(v)) std::abort();
     }
-    return dirs[saelens ? 1 : 0];
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const auto* bytes = reinterpret_cast<const std::byte*>(data + 1);
+    const int mode = data[0] % 3;
     try {
-        if (data[0] < 128) {
+        if (mode == 0) {
+            const auto* bytes = reinterpret_cast<const std::byte*>(data + 1);
             const io::SafetensorsFile f(std::span<const std::byte>(bytes, size - 1), "fuzz input");
             std::size_t total = 0;
             for (const auto& t : f.tensors()) total += t.bytes.size();  // touch every view
             (void)total;
-        } else {
-            const fs::path& dir = folder(data[0] >= 192);
-            {
-                std::ofstream cfg(dir / "cfg.json", std::ios::binary | std::ios::trunc);
-                cfg.write(reinterpret_cast<const char*>(bytes), static_cast<std::streamsize>(size - 1));
-            }
-            const auto sae = io::read_sae_folder(dir);
-            (void)sae;
+            return 0;
         }
+        if (size < 3) return 0;
+        const std::size_t cfg_size = std::min<std::size_t>(data[1] | (std::size_t{data[2]} << 8), size - 3);
+        const fs::path& dir = folder();
+        const bool saelens = mode == 2;
+        write(dir / "cfg.json", data + 3, cfg_size);
+        write(dir / (saelens ? "sae_weights.safetensors" : "sae.safetensors"), data + 3 + cfg_size,
+              size - 3 - cfg_size);
+        fs::remove(dir / (saelens ? "sae.safetensors" : "sae_weights.safetensors"));
+        check(io::read_sae_folder(dir));
     } catch (const io::SafetensorsError&) {
     } catch (const std::invalid_argument&) {  // includes ShardError, bad configs
     } catch (const std::out_of_range&) {

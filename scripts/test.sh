@@ -21,8 +21,11 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 echo "== Fuzz smoke run of the checkpoint parsers (libFuzzer + ASan + UBSan, clang)"
 cmake -S . -B build/fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSAEMATCH_FUZZ=ON \
   -DSAEMATCH_BUILD_TESTS=OFF -DSAEMATCH_WITH_TORCH=OFF >/dev/null
-cmake --build build/fuzz --target fuzz_io
-(cd build/fuzz && ./fuzz/fuzz_io -runs=30000 -seed=1 2>&1 | tail -1)
+cmake --build build/fuzz --target fuzz_io fuzz_io_corpus
+# Seeded with valid folders of every layout and architecture (and each with a
+# short tensor), so the runs mutate real checkpoints, not only random bytes.
+build/fuzz/fuzz/fuzz_io_corpus build/fuzz/corpus
+(cd build/fuzz && ./fuzz/fuzz_io corpus -runs=30000 -seed=1 2>&1 | tail -1)
 
 echo "== Python tests"
 python3 -m pip install -q --no-build-isolation .

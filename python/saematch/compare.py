@@ -591,8 +591,14 @@ def compare_many(
 ) -> ManyReport:
     """Compare N SAEs (same data, different seeds): each of the N(N-1)/2 pairs
     is matched once. ``firing_counts`` (one array per SAE, optional) is kept for
-    the firing-frequency figure. Options as for :func:`compare`."""
+    the firing-frequency figure. Options as for :func:`compare`. ``saes`` may
+    also be one path: a run's seed folders (``seed_<s>``, sparsify's
+    ``<hook>/seed<k>``)."""
     threshold = _check_threshold(threshold, rule)
+    if isinstance(saes, (str, os.PathLike)):
+        from saematch.training import sae_folders
+
+        saes = sae_folders(saes)
     saes = list(saes)
     if len(saes) < 2:
         raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")

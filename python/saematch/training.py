@@ -443,22 +443,12 @@ def read_folder(path):
 
 def sae_folders(path):
     """The SAE folders at ``path``: itself when it holds a cfg.json, else its
-    sub-folders that do (a sparsify run's hook points, a training run's
-    ``seed_<s>``), in natural order."""
-    path = Path(path)
-    if (path / "cfg.json").exists():
-        return [path]
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such SAE folder")
-    subs = [p for p in path.iterdir() if (p / "cfg.json").exists()]
-    if not subs:
-        raise ValueError(f"{path}: holds no cfg.json, neither itself nor in a sub-folder")
-    import re
+    sub-folders that do (a sparsify run's hook points, a run's seeds:
+    ``seed_<s>`` or sparsify's ``seed<k>``), or the seeds of a sparsify run's
+    one hook point (``<run>/<hook>/seed<k>``), in natural order."""
+    from saematch import _run_folders
 
-    def natural(p):
-        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-
-    return sorted(subs, key=natural)
+    return _run_folders.flat(path)
 
 
 def load(path, format: str = "auto"):
@@ -467,16 +457,21 @@ def load(path, format: str = "auto"):
     ``format`` may insist on one ("saematch", "sparsify", "saelens").
 
     One folder gives an :class:`SAE`; a folder of SAE folders gives a list
-    (``seed_<s>`` folders, by seed) or a dict by sub-folder name (hook points).
+    (a run's seeds: ``seed_<s>``, sparsify's ``seed<k>``; by seed) or a dict
+    by sub-folder name (hook points; a sparsify run's ``<run>/<hook>/seed<k>``
+    gives a list per hook). A run whose seeds were saved at different steps
+    (a save killed midway) is refused, naming each seed's step.
     """
     if format not in ("auto", "saematch", "sparsify", "saelens"):
         raise ValueError(f"format must be auto, saematch, sparsify or saelens, got {format!r}")
-    folders = sae_folders(path)
-    if len(folders) > 1 or folders[0] != Path(path):
-        loaded = {p.name: load(p, format) for p in folders}
-        if all(name.startswith("seed_") for name in loaded):
-            return list(loaded.values())
-        return loaded
+    from saematch import _run_folders
+
+    folders = _run_folders.tree(path)
+    if isinstance(folders, list):
+        return [load(p, format) for p in folders]
+    if isinstance(folders, dict):
+        return {name: load(p, format) if isinstance(p, Path) else [load(s, format) for s in p]
+                for name, p in folders.items()}
     path = Path(path)
     torch = _torch()
     config, params, metadata = read_folder(path)
@@ -485,11 +480,13 @@ def load(path, format: str = "auto"):
     missing = [n for n in names if n not in params]
     if missing:
         raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")
-    seed = int(metadata["seed"]) if metadata.get("seed", "").isdigit() else None
+    if metadata.get("unsupported"):  # the compiled reader names the flag (compare still reads the directions)
+        raise ValueError(f"{metadata['unsupported']}; saematch's SAE would compute another function")
+    seed = int(metadata["seed"]) if metadata.get("seed", "").isdigit() else _run_folders.seed_from_name(path)
     if format in ("sparsify", "saelens") and metadata.get("layout") != format:
         raise ValueError(f"{path}: a {metadata.get('layout')} folder, not {format}")
     return SAE(config, {n: torch.from_numpy(params[n]) for n in names}, seed=seed,
-               metadata={k: metadata[k] for k in ("layout", "stored_dtype") if k in metadata})
+               metadata={k: metadata[k] for k in ("layout", "stored_dtype", "folded", "notes") if k in metadata})
 
 
 def _progress_bar(enabled: bool, total, done: int = 0):

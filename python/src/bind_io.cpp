@@ -58,9 +58,19 @@ void bind_io(py::module_& m) {
                 std::copy(a.values.begin(), a.values.end(), arr.mutable_data());
                 params[py::str(name)] = arr;
             }
-            return py::make_tuple(io::detail::config_json(f.config).dump(), params, f.metadata);
+            // What saematch cannot compute travels with the metadata: comparing
+            // reads the directions regardless, loading an SAE refuses it.
+            auto metadata = f.metadata;
+            if (!f.unsupported.empty()) metadata["unsupported"] = f.unsupported;
+            return py::make_tuple(io::detail::config_json(f.config).dump(), params, metadata);
         },
         py::arg("dir"));
+
+    // A safetensors file's "__metadata__" (the step a run's seed folder was
+    // saved at, for one), from its header alone.
+    m.def(
+        "safetensors_metadata", [](const std::string& path) { return io::SafetensorsFile(path).metadata(); },
+        py::arg("path"));
 }
 
 }  // namespace saematch::python

@@ -210,3 +210,100 @@ def test_save_in_either_layout_and_the_stored_dtype_is_reported(tmp_path):
     _write_saelens(tmp_path / "half", half, {"W_enc": np.ones((4, 6), np.float16), "b_enc": np.zeros(6, np.float16),
                                              "W_dec": np.ones((6, 4), np.float16), "b_dec": np.zeros(4, np.float16)})
     assert sm.load(tmp_path / "half").metadata["stored_dtype"] == "F16"
+
+
+@pytest.mark.parametrize("apply_b_dec", [True, False])
+def test_a_saelens_topk_training_checkpoint_with_decoder_norm_rescaling_computes_saelens_forward(
+        tmp_path, apply_b_dec):
+    sae_lens = _sae_lens()
+    from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
+
+    config = TopKTrainingSAEConfig(d_in=8, d_sae=24, k=4, rescale_acts_by_decoder_norm=True,
+                                   apply_b_dec_to_input=apply_b_dec)
+    torch.manual_seed(4)
+    theirs = TopKTrainingSAE(config)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.normal_(0, 0.3)
+        theirs.W_dec.mul_(torch.linspace(0.2, 3.0, 24)[:, None])  # decoder norms far from 1
+    theirs.save_model(tmp_path / "ckpt")  # a training checkpoint: its cfg keeps the flag
+    assert json.loads((tmp_path / "ckpt" / "cfg.json").read_text())["rescale_acts_by_decoder_norm"] is True
+    reference = sae_lens.SAE.load_from_disk(tmp_path / "ckpt")
+    ours = sm.load(tmp_path / "ckpt")
+    assert "rescale_acts_by_decoder_norm" in ours.metadata["folded"]
+    x = torch.randn(200, 8)
+    with torch.no_grad():
+        expected = reference(x)
+        acts = reference.encode(x)
+    fvu = lambda recon: float(((x - recon) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())  # noqa: E731
+    torch.testing.assert_close(ours.forward(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.encode_dense(x), acts, rtol=1e-5, atol=1e-5)
+    assert fvu(ours.forward(x)) == pytest.approx(fvu(expected), rel=1e-5)
+    # The directions are unchanged by the fold: the checkpoint shares all its
+    # latents with SAELens's own weights.
+    assert sm.compare(tmp_path / "ckpt", (reference.W_enc.T.detach(), reference.W_dec.detach()),
+                      progress=False).shared_fraction == 1.0
+
+
+def test_saelens_input_normalisation_flags_load_or_are_refused_by_name(tmp_path):
+    _sae_lens()
+    from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
+
+    def saved(name, **kwargs):
+        torch.manual_seed(5)
+        sae = StandardSAE(StandardSAEConfig(d_in=8, d_sae=20, **kwargs))
+        with torch.no_grad():
+            for p in sae.parameters():
+                p.normal_(0, 0.3)
+        sae.save_model(tmp_path / name)
+        return sae
+
+    x = torch.randn(30, 8)
+    for mode in ("layer_norm", "constant_norm_rescale"):
+        saved(mode, normalize_activations=mode)
+        with pytest.raises(ValueError, match=rf"cfg\.json: normalize_activations = {mode}: SAELens normalises"):
+            sm.load(tmp_path / mode)
+        # The directions do not depend on it: comparing still works.
+        assert sm.compare(tmp_path / mode, tmp_path / mode, progress=False).shared_fraction == 1.0
+    # The constant of expected_average_only_in is not in the folder, and
+    # SAELens's forward does not apply it either: the same function.
+    theirs = saved("average", normalize_activations="expected_average_only_in")
+    ours = sm.load(tmp_path / "average")
+    assert "expected_average_only_in" in ours.metadata["notes"]
+    with torch.no_grad():
+        torch.testing.assert_close(ours.forward(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_sparsify_run_with_seeds_loads_as_hooks_of_seeds(tmp_path):
+    sparsify = _sparsify()
+    transformers = pytest.importorskip("transformers")
+    datasets = pytest.importorskip("datasets")
+    torch.manual_seed(0)
+    model = transformers.GPT2Model(transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=50,
+                                                           n_positions=16))
+    data = datasets.Dataset.from_dict({"input_ids": torch.randint(0, 50, (16, 16)).tolist()}).with_format("torch")
+    cfg = sparsify.TrainConfig(sparsify.SparseCoderConfig(num_latents=32, k=4), batch_size=8,
+                               hookpoints=["h.0", "h.1"], init_seeds=[3, 7], save_dir=str(tmp_path),
+                               run_name="run", log_to_wandb=False)
+    sparsify.Trainer(cfg, data, model).fit()  # writes run/<hook>/seed<k>/, plus its own state files
+    run = tmp_path / "run"
+    assert (run / "h.0" / "seed7" / "sae.safetensors").exists()
+
+    hooks = sm.load(run)
+    assert list(hooks) == ["h.0", "h.1"]
+    assert [s.seed for s in hooks["h.1"]] == [3, 7]
+    seeds = sm.load(run / "h.1")
+    assert [s.seed for s in seeds] == [3, 7]
+    theirs = sparsify.SparseCoder.load_from_disk(run / "h.1" / "seed7", device="cpu")
+    x = torch.randn(20, 16)
+    top_acts, top_indices, _ = theirs.encode(x)
+    torch.testing.assert_close(seeds[1].forward(x), theirs.decode(top_acts, top_indices), rtol=1e-5, atol=1e-5)
+
+    many = sm.compare_many(run / "h.0", progress=False)
+    assert len(many.pairs) == 1
+    pair = sm.compare(run / "h.0" / "seed3", run / "h.0" / "seed7", progress=False)
+    assert many.pairs[(0, 1)].shared_fraction == pair.shared_fraction
+    with pytest.raises(ValueError, match=r"holds the hook points h\.0, h\.1, each a folder of seeds; pass one"):
+        sm.compare_many(run, progress=False)
+    with pytest.raises(ValueError, match=r"holds 2 SAEs"):
+        sm.compare(run / "h.0", run / "h.1", progress=False)

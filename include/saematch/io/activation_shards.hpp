@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "saematch/io/printable.hpp"
 #include "saematch/io/safetensors.hpp"
 
 namespace saematch::io {
@@ -29,7 +30,7 @@ namespace saematch::io {
 class ShardError : public std::invalid_argument {
 public:
     ShardError(const std::filesystem::path& file, const std::string& problem)
-        : std::invalid_argument(file.string() + ": " + problem) {}
+        : std::invalid_argument(printable(file.string() + ": " + problem)) {}
 };
 
 namespace detail {

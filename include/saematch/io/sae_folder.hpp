@@ -15,7 +15,9 @@
 // names of sae/*.hpp; this file does the renaming and transposing both
 // ways. Torch-free: arrays are float32 vectors. cfg.json also records
 // saematch's own config under "saematch", so a round trip is exact;
-// read_sae_folder also reads folders sparsify and SAELens wrote.
+// read_sae_folder also reads folders sparsify and SAELens wrote: cfg.json
+// strictly (cfg_json.hpp), every tensor's shape before its values
+// (folder_tensors.hpp), SAELens's flags (saelens_cfg.hpp, folds.hpp).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -32,23 +34,26 @@
 #include <vector>
 
 #include "saematch/io/activation_shards.hpp"
+#include "saematch/io/array.hpp"
+#include "saematch/io/cfg_json.hpp"
+#include "saematch/io/folder_tensors.hpp"
+#include "saematch/io/folds.hpp"
+#include "saematch/io/saelens_cfg.hpp"
 #include "saematch/io/safetensors.hpp"
 #include "saematch/sae/config.hpp"
 
 namespace saematch::io {
 
-struct Array {
-    std::vector<std::int64_t> shape;
-    std::vector<float> values;  // row-major
-};
-
-// Parameters by their in-memory name (sae/*.hpp).
-using Parameters = std::vector<std::pair<std::string, Array>>;
-
 struct SaeFolder {
     sae::SaeConfig config;
     Parameters parameters;  // read_sae_folder: in the file's order; look them up by name
-    std::map<std::string, std::string> metadata;  // e.g. the seed
+    // e.g. the seed and step; read_sae_folder adds "layout", "stored_dtype",
+    // "folded" (what was folded into the weights) and "notes".
+    std::map<std::string, std::string> metadata;
+    // Set by read_sae_folder when the folder's cfg asks for something
+    // saematch's SAEs do not compute (saelens_cfg.hpp): the directions are
+    // right, the function is not, and building an SAE from it must refuse.
+    std::string unsupported;
 
     const Array& parameter(const std::string& name) const {
         for (const auto& [n, a] : parameters)
@@ -89,20 +94,13 @@ inline nlohmann::json config_json(const sae::SaeConfig& c) {
             {"multi_topk", c.multi_topk}};
 }
 
-template <class T>
-T json_field(const nlohmann::json& j, const char* key, const std::filesystem::path& file) {
-    if (!j.contains(key)) throw std::invalid_argument(file.string() + ": cfg.json lacks \"" + key + "\"");
-    try {
-        return j.at(key).get<T>();
-    } catch (const nlohmann::json::exception&) {
-        throw std::invalid_argument(file.string() + ": cfg.json field \"" + key + "\" has the wrong type (" +
-                                    j.at(key).dump() + ")");
-    }
-}
-
 inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::filesystem::path& file) {
     sae::SaeConfig c;
-    c.architecture = sae::parse_architecture(json_field<std::string>(j, "architecture", file));
+    try {
+        c.architecture = sae::parse_architecture(json_field<std::string>(j, "architecture", file));
+    } catch (const std::invalid_argument& e) {
+        cfg_error(file, e.what());
+    }
     c.d_in = json_field<std::int64_t>(j, "d_in", file);
     c.num_latents = json_field<std::int64_t>(j, "num_latents", file);
     c.k = json_field<std::int64_t>(j, "k", file);
@@ -115,7 +113,7 @@ inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::files
     try {
         c.validate();
     } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(file.string() + ": " + e.what());
+        cfg_error(file, e.what());
     }
     return c;
 }
@@ -202,21 +200,9 @@ inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& 
 
 namespace detail {
 
-inline nlohmann::json read_cfg(const std::filesystem::path& cfg_path) {
-    std::ifstream in(cfg_path);
-    if (!in) throw std::invalid_argument(cfg_path.string() + ": cannot open");
-    try {
-        auto cfg = nlohmann::json::parse(in);
-        if (!cfg.is_object()) throw std::invalid_argument(cfg_path.string() + ": not a JSON object");
-        return cfg;
-    } catch (const nlohmann::json::exception& e) {
-        throw std::invalid_argument(cfg_path.string() + ": not valid JSON: " + e.what());
-    }
-}
-
 // Every tensor of the file as float32, NaN and infinity refused.
-inline std::vector<std::pair<std::string, Array>> read_all(const SafetensorsFile& file) {
-    std::vector<std::pair<std::string, Array>> out;
+inline Parameters read_all(const SafetensorsFile& file) {
+    Parameters out;
     for (const auto& t : file.tensors()) {
         Array a{t.shape, std::vector<float>(static_cast<std::size_t>(t.elements()))};
         const auto* src = t.bytes.data();
@@ -251,73 +237,72 @@ inline std::vector<std::pair<std::string, Array>> read_all(const SafetensorsFile
     return out;
 }
 
-inline const Array& named(const std::vector<std::pair<std::string, Array>>& all, const std::string& name,
-                          const std::filesystem::path& file) {
-    for (const auto& [n, a] : all)
-        if (n == name) return a;
-    throw SafetensorsError(file, "has no tensor '" + name + "'");
-}
-
-inline std::int64_t int_field(const nlohmann::json& cfg, const char* key, const std::filesystem::path& file) {
-    return json_field<std::int64_t>(cfg, key, file);
+// sparsify's cfg.json (no "saematch" section); the sizes come from
+// encoder.weight, which cfg.json's d_in must agree with.
+inline sae::SaeConfig sparsify_config(const nlohmann::json& cfg, const std::filesystem::path& cfg_path,
+                                      const SafetensorsFile& file) {
+    sae::SaeConfig c;
+    const auto activation =
+        cfg.contains("activation") ? json_field<std::string>(cfg, "activation", cfg_path) : std::string("topk");
+    if (activation != "topk" && activation != "batchtopk")
+        cfg_error(cfg_path, "sparsify activation '" + activation + "' is not supported (topk, batchtopk)");
+    for (const char* key : {"skip_connection", "transcode"})
+        if (cfg.contains(key) && json_field<bool>(cfg, key, cfg_path))
+            cfg_error(cfg_path, std::string("a sparsify ") + key + " model is not an autoencoder saematch can load");
+    c.architecture = sae::parse_architecture(activation);
+    if (!file.contains("encoder.weight")) throw SafetensorsError(file.path(), "has no tensor 'encoder.weight'");
+    const auto& enc = file.at("encoder.weight");
+    if (enc.shape.size() != 2)
+        throw SafetensorsError(file.path(), "tensor 'encoder.weight' has shape " + shape_text(enc.shape) +
+                                                ", expected (num_latents, d_in)");
+    c.num_latents = enc.shape[0];
+    c.d_in = enc.shape[1];
+    if (cfg.contains("d_in") && json_field<std::int64_t>(cfg, "d_in", cfg_path) != c.d_in)
+        cfg_error(cfg_path, "d_in " + cfg["d_in"].dump() + " but encoder.weight has rows of width " +
+                                std::to_string(c.d_in));
+    if (cfg.contains("num_latents") && json_field<std::int64_t>(cfg, "num_latents", cfg_path) != 0 &&
+        cfg["num_latents"].get<std::int64_t>() != c.num_latents)
+        cfg_error(cfg_path, "num_latents " + cfg["num_latents"].dump() + " but encoder.weight has " +
+                                std::to_string(c.num_latents) + " rows");
+    c.k = json_field<std::int64_t>(cfg, "k", cfg_path);
+    if (cfg.contains("multi_topk")) c.multi_topk = json_field<bool>(cfg, "multi_topk", cfg_path);
+    return c;
 }
 
 }  // namespace detail
 
-// An SAE whose encoder reads x where saematch's reads x − b_dec: the same
-// function once W_enc b_dec is added to the encoder biases (gated: to both
-// paths, the magnitude one scaled by exp(r_mag)).
-inline void fold_b_dec_into_biases(SaeFolder& f, const std::filesystem::path& file) {
-    const auto& W = f.parameter(f.config.architecture == sae::Architecture::topk ? "encoder.weight" : "W_enc");
-    const auto& b_dec = f.parameter("b_dec");
-    const auto n = W.shape[0], d = W.shape[1];
-    std::vector<float> shift(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) {
-        double s = 0.0;
-        for (std::int64_t c = 0; c < d; ++c)
-            s += static_cast<double>(W.values[static_cast<std::size_t>(i * d + c)]) * b_dec.values[static_cast<std::size_t>(c)];
-        shift[static_cast<std::size_t>(i)] = static_cast<float>(s);
-    }
-    const auto add = [&](const std::string& name, const Array* scale_log) {
-        for (auto& [n2, a] : f.parameters)
-            if (n2 == name)
-                for (std::int64_t i = 0; i < n; ++i)
-                    a.values[static_cast<std::size_t>(i)] +=
-                        shift[static_cast<std::size_t>(i)] *
-                        (scale_log ? std::exp(scale_log->values[static_cast<std::size_t>(i)]) : 1.0f);
-    };
-    switch (f.config.architecture) {
-        case sae::Architecture::gated: {
-            const Array r_mag = f.parameter("r_mag");
-            add("b_gate", nullptr);
-            add("b_mag", &r_mag);
-            break;
-        }
-        case sae::Architecture::topk: add("encoder.bias", nullptr); break;
-        default: add("b_enc", nullptr); break;
-    }
-    (void)file;
-}
-
 // Reads one SAE folder: saematch's own (cfg.json with a "saematch" section),
 // sparsify's (sae.safetensors) or SAELens's (sae_weights.safetensors). Weights
 // of any float dtype come out float32, every matrix one row per latent, named
-// as in sae/*.hpp. An SAELens SAE that does not subtract b_dec from its input
-// has that folded into its encoder biases (the same function).
+// as in sae/*.hpp. Every tensor's name and shape is checked against cfg.json
+// first (folder_tensors.hpp). An SAELens SAE with flags that change its
+// function (saelens_cfg.hpp) has them folded into the weights where that
+// gives the same function, and is marked `unsupported` otherwise.
 inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
     const auto cfg_path = dir / "cfg.json";
     if (!std::filesystem::exists(cfg_path))
-        throw std::invalid_argument(dir.string() + ": no cfg.json (not an SAE folder)");
+        throw std::invalid_argument(printable(dir.string() + ": no cfg.json (not an SAE folder)"));
     const nlohmann::json cfg = detail::read_cfg(cfg_path);
     const bool ours = cfg.contains("saematch") && cfg["saematch"].is_object();
     const bool sparsify = std::filesystem::exists(dir / "sae.safetensors");
-    const bool saelens = std::filesystem::exists(dir / "sae_weights.safetensors");
+    const bool saelens = !sparsify && std::filesystem::exists(dir / "sae_weights.safetensors");
     if (!sparsify && !saelens)
-        throw std::invalid_argument(dir.string() + ": neither sae.safetensors (sparsify) nor sae_weights.safetensors (SAELens)");
+        throw std::invalid_argument(printable(
+            dir.string() + ": neither sae.safetensors (sparsify) nor sae_weights.safetensors (SAELens)"));
     SaeFolder out;
     auto& c = out.config;
+    detail::SaelensFunction fn;
     if (ours) c = detail::config_from_json(cfg["saematch"], cfg_path);  // before the weights: report cfg errors first
+    if (!ours && saelens) c = detail::saelens_config(cfg, cfg_path, fn);
     const SafetensorsFile file(dir / (sparsify ? "sae.safetensors" : "sae_weights.safetensors"));
+    if (!ours && sparsify) c = detail::sparsify_config(cfg, cfg_path, file);
+    try {
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        detail::cfg_error(cfg_path, e.what());
+    }
+    detail::check_tensors(file, saelens, c);
+
     auto all = detail::read_all(file);
     out.metadata = file.metadata();
     out.metadata.erase("format");
@@ -325,91 +310,54 @@ inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
     for (const auto& t : file.tensors())
         if (t.name == "W_dec") out.metadata["stored_dtype"] = dtype_name(t.dtype);
     out.metadata["layout"] = sparsify ? "sparsify" : "saelens";
-    if (!ours && sparsify) {
-        const auto activation = cfg.contains("activation") ? detail::json_field<std::string>(cfg, "activation", cfg_path)
-                                                           : std::string("topk");
-        if (activation != "topk" && activation != "batchtopk")
-            throw std::invalid_argument(cfg_path.string() + ": sparsify activation '" + activation +
-                                        "' is not supported (topk, batchtopk)");
-        for (const char* key : {"skip_connection", "transcode"})
-            if (cfg.contains(key) && cfg[key].is_boolean() && cfg[key].get<bool>())
-                throw std::invalid_argument(cfg_path.string() + ": a sparsify " + key +
-                                            " model is not an autoencoder saematch can load");
-        c.architecture = sae::parse_architecture(activation);
-        const auto& enc = detail::named(all, "encoder.weight", file.path());
-        if (enc.shape.size() != 2) throw SafetensorsError(file.path(), "encoder.weight is not 2-D");
-        c.num_latents = enc.shape[0];
-        c.d_in = enc.shape[1];
-        if (cfg.contains("d_in") && detail::int_field(cfg, "d_in", cfg_path) != c.d_in)
-            throw std::invalid_argument(cfg_path.string() + ": d_in " + cfg["d_in"].dump() +
-                                        " but encoder.weight has rows of width " + std::to_string(c.d_in));
-        c.k = detail::int_field(cfg, "k", cfg_path);
-        if (cfg.contains("multi_topk")) c.multi_topk = detail::json_field<bool>(cfg, "multi_topk", cfg_path);
-    } else if (!ours) {
-        const auto arch = detail::json_field<std::string>(cfg, "architecture", cfg_path);
-        if (arch == "standard")
-            c.architecture = sae::Architecture::relu;
-        else if (arch == "gated" || arch == "jumprelu" || arch == "topk")
-            c.architecture = sae::parse_architecture(arch);
-        else
-            throw std::invalid_argument(cfg_path.string() + ": SAELens architecture '" + arch +
-                                        "' is not supported (standard, gated, jumprelu, topk)");
-        c.d_in = detail::int_field(cfg, "d_in", cfg_path);
-        c.num_latents = detail::int_field(cfg, "d_sae", cfg_path);
-        if (c.architecture == sae::Architecture::topk) {
-            if (cfg.contains("k"))
-                c.k = detail::int_field(cfg, "k", cfg_path);
-            else if (cfg.contains("activation_fn_kwargs") && cfg["activation_fn_kwargs"].is_object() &&
-                     cfg["activation_fn_kwargs"].contains("k"))
-                c.k = detail::int_field(cfg["activation_fn_kwargs"], "k", cfg_path);
-            else
-                throw std::invalid_argument(cfg_path.string() + ": a topk SAE without \"k\"");
-        } else {
-            c.k = std::min<std::int64_t>(c.k, c.num_latents);
-        }
-    }
-    try {
-        c.validate();
-    } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(cfg_path.string() + ": " + e.what());
-    }
 
     // To the in-memory names and orientation.
-    const bool saelens_names = saelens;
-    std::vector<std::pair<std::string, Array>> params;
     for (auto& [name, a] : all) {
         std::string n = name;
-        if (saelens_names && n == "W_enc") {
-            if (a.shape.size() != 2) throw SafetensorsError(file.path(), "W_enc is not 2-D");
-            a = detail::transposed(a);  // SAELens stores (d_in, d_sae)
+        if (saelens && n == "scaling_factor") {
+            // SAELens < 6 stored a fine-tuning factor; all ones (what it wrote
+            // for a while regardless) is no factor, as SAELens reads it too.
+            for (float v : a.values)
+                if (v != 1.0f) {
+                    fn.unsupported.push_back(
+                        "tensor 'scaling_factor' (a fine-tuning factor of SAELens < 6) is not all ones: "
+                        "saematch's SAEs do not scale activations");
+                    break;
+                }
+            continue;
         }
-        if (saelens_names && n == "threshold" && c.architecture == sae::Architecture::jumprelu) {
+        if (saelens && n == "W_enc") a = detail::transposed(a);  // SAELens stores (d_in, d_sae)
+        if (saelens && n == "threshold" && c.architecture == sae::Architecture::jumprelu) {
             n = "log_threshold";
             for (auto& v : a.values) {
                 if (!(v > 0.0f)) throw SafetensorsError(file.path(), "a jumprelu threshold is not positive");
                 v = std::log(v);
             }
         }
-        if (saelens_names && c.architecture == sae::Architecture::topk) {  // SAELens topk: sparsify's names
+        if (saelens && c.architecture == sae::Architecture::topk) {  // SAELens topk: sparsify's names
             if (n == "W_enc") n = "encoder.weight";
             if (n == "b_enc") n = "encoder.bias";
         }
-        params.emplace_back(n, std::move(a));
+        out.parameters.emplace_back(n, std::move(a));
     }
-    out.parameters = std::move(params);
 
-    for (const auto& [name, a] : out.parameters) {
-        const bool matrix = name == "encoder.weight" || name == "W_enc" || name == "W_dec";
-        if (matrix && (a.shape.size() != 2 || a.shape[0] != c.num_latents || a.shape[1] != c.d_in))
-            throw SafetensorsError(file.path(), "tensor '" + name + "' does not have the (num_latents, d_in) = (" +
-                                                    std::to_string(c.num_latents) + ", " + std::to_string(c.d_in) +
-                                                    ") shape cfg.json gives");
-        if (name == "b_dec" && (a.shape.size() != 1 || a.shape[0] != c.d_in))
-            throw SafetensorsError(file.path(), "b_dec does not have d_in = " + std::to_string(c.d_in) + " entries");
+    std::vector<std::string> folded;
+    if (saelens && !ours && !fn.subtract_b_dec) {
+        fold_b_dec_into_biases(out.parameters, c.architecture);
+        folded.push_back("apply_b_dec_to_input = false (W_enc b_dec added to the encoder biases)");
     }
-    if (saelens && !ours && cfg.contains("apply_b_dec_to_input") && cfg["apply_b_dec_to_input"].is_boolean() &&
-        !cfg["apply_b_dec_to_input"].get<bool>())
-        fold_b_dec_into_biases(out, file.path());
+    if (saelens && !ours && fn.rescale_by_decoder_norm) {
+        fold_decoder_norms(out.parameters, c.architecture);
+        folded.push_back("rescale_acts_by_decoder_norm (decoder rows unit length, encoder rows and biases scaled)");
+    }
+    const auto joined = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
+        return s;
+    };
+    if (!folded.empty()) out.metadata["folded"] = joined(folded);
+    if (!fn.notes.empty()) out.metadata["notes"] = joined(fn.notes);
+    if (!fn.unsupported.empty()) out.unsupported = printable(cfg_path.string() + ": " + joined(fn.unsupported));
     return out;
 }
 

@@ -8,7 +8,8 @@
 // the header length against the file size, the JSON's types, every dtype,
 // that dtype × shape matches the byte count, that offsets lie inside the
 // data and that tensors neither overlap nor leave holes. Every error is a
-// SafetensorsError naming the file and the problem.
+// SafetensorsError naming the file and the problem, in valid UTF-8 whatever
+// bytes the file holds (printable.hpp).
 //
 // Writing goes to a temporary file in the same folder that is renamed over
 // the target at the end, so a reader never sees half a file.
@@ -31,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "saematch/io/printable.hpp"
+
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -46,7 +49,7 @@ namespace saematch::io {
 class SafetensorsError : public std::runtime_error {
 public:
     SafetensorsError(const std::filesystem::path& file, const std::string& problem)
-        : std::runtime_error(file.string() + ": " + problem) {}
+        : std::runtime_error(printable(file.string() + ": " + problem)) {}
 };
 
 enum class Dtype { f64, f32, f16, bf16, i64, i32, i16, i8, u8, boolean };
@@ -119,6 +122,10 @@ public:
         if (::fstat(fd, &st) != 0) {
             ::close(fd);
             throw SafetensorsError(path, "cannot stat: " + std::string(std::strerror(errno)));
+        }
+        if (!S_ISREG(st.st_mode)) {  // a directory opens, then fails to map with a bare "No such device"
+            ::close(fd);
+            throw SafetensorsError(path, "is not a regular file (a directory?)");
         }
         size_ = static_cast<std::size_t>(st.st_size);
         if (size_ > 0) {

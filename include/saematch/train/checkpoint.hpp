@@ -9,7 +9,10 @@
 //                         per-step history as JSON
 //
 // Every file is replaced atomically and the state file is written last, so
-// an interrupted save leaves the previous checkpoint loadable. Resuming
+// an interrupted save leaves the previous checkpoint loadable. It may leave
+// some seed folders a step ahead of the others, though: each records its
+// step in its metadata, as the state file does, and loading the run's seeds
+// (saematch.load) refuses a set whose steps differ, naming each. Resuming
 // (load_checkpoint into a trainer built with the same config and seeds)
 // continues bitwise as the uninterrupted run would, on the CPU.
 #pragma once
@@ -124,6 +127,8 @@ io::SaeFolder to_folder(const Sae& s, const sae::SaeConfig& config, std::map<std
 
 template <sae::TrainableSae Sae>
 Sae from_folder(const io::SaeFolder& f, at::Device device = at::kCPU) {
+    if (!f.unsupported.empty())
+        throw std::invalid_argument(f.unsupported + "; saematch's SAE would compute another function");
     std::vector<at::Tensor> params;
     for (const auto& name : Sae::parameter_names()) {
         const auto& a = f.parameter(name);
