@@ -31,6 +31,15 @@ TEST_CASE("threads_for keeps work below a grain per thread on fewer threads", "[
     CHECK(threads_for(std::int64_t{4096} * 8 * 32, 2) == 1);
 }
 
+TEST_CASE("ParallelGrainOverride lowers the grain for its lifetime only", "[threads]") {
+    {
+        const saematch::detail::ParallelGrainOverride every_unit(1);
+        CHECK(threads_for(1000, 16) == 16);
+        CHECK(threads_for(3, 16) == 3);
+    }
+    CHECK(threads_for(1000, 16) == 1);
+}
+
 TEST_CASE("omp_threads_for honours an explicit request as the upper bound", "[threads]") {
     CHECK(saematch::detail::omp_threads_for(100 * kParallelGrain, 3) == (saematch::detail::resolve_threads(3)));
     CHECK(saematch::detail::omp_threads_for(10, 3) == 1);

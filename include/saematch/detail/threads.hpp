@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <thread>
 
@@ -49,18 +50,38 @@ inline int resolve_std_threads(int requested) {
 #endif
 }
 
+// The grain in force: kParallelGrain, unless a ParallelGrainOverride is alive.
+inline std::atomic<std::int64_t>& parallel_grain() {
+    static std::atomic<std::int64_t> grain{kParallelGrain};
+    return grain;
+}
+
+// Sets the grain for its lifetime, process-wide: tests use a grain of 1 so
+// that small inputs take the parallel paths whose results they compare.
+class ParallelGrainOverride {
+public:
+    explicit ParallelGrainOverride(std::int64_t grain) : previous_(parallel_grain().exchange(grain)) {}
+    ~ParallelGrainOverride() { parallel_grain().store(previous_); }
+    ParallelGrainOverride(const ParallelGrainOverride&) = delete;
+    ParallelGrainOverride& operator=(const ParallelGrainOverride&) = delete;
+
+private:
+    std::int64_t previous_;
+};
+
 // How many of `available` threads `work` units deserve: one per `grain`
-// units, at least one. The answer only decides how the work is split: every
-// caller gives the same result for every thread count.
-inline int threads_for(std::int64_t work, int available, std::int64_t grain = kParallelGrain) {
+// units (0: the grain in force), at least one. The answer only decides how
+// the work is split: every caller gives the same result for every thread
+// count.
+inline int threads_for(std::int64_t work, int available, std::int64_t grain = 0) {
+    if (grain <= 0) grain = parallel_grain().load(std::memory_order_relaxed);
     if (available <= 1 || work <= grain) return 1;
-    const std::int64_t grains = work / std::max<std::int64_t>(grain, 1);
-    return static_cast<int>(std::min<std::int64_t>(available, grains));
+    return static_cast<int>(std::min<std::int64_t>(available, work / std::max<std::int64_t>(grain, 1)));
 }
 
 // The OpenMP team for `work` units when the caller asked for `requested`
 // threads (0: OpenMP's default).
-inline int omp_threads_for(std::int64_t work, int requested = 0, std::int64_t grain = kParallelGrain) {
+inline int omp_threads_for(std::int64_t work, int requested = 0, std::int64_t grain = 0) {
     return threads_for(work, resolve_threads(requested), grain);
 }
 
