@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
 #include "saematch/similarity/accurate_dot.hpp"
 #include "saematch/similarity/candidates.hpp"
 #include "saematch/similarity/exact_cosines.hpp"
@@ -383,6 +384,7 @@ TEST_CASE("top_candidates gives identical lists for every block size and thread 
     const auto v = random_vector(rng, d);
     const auto a = unit(random_weights(rng, {n, d, 0.1, 12, 12, v}), n, d);
     const auto b = unit(random_weights(rng, {m, d, 0.1, 30, 30, v}), m, d);
+    const saematch::detail::ParallelGrainOverride parallel(1);  // tiles this small on both threads too
     const auto reference = sim::top_candidates(a, b, options(k, 2048, 8192, 1));
     REQUIRE(check_against_reference(a, b, reference) == "");
     const auto blocks = n < 1000 ? std::vector<Blocks>{{7, 11}, {64, 64}, {2048, 8192}, {1, m}, {n, 1}}

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
 #include "saematch/lap/candidate_graph.hpp"
 #include "saematch/lap/detail/row_reduction.hpp"
 #include "saematch/lap/matrix_view.hpp"
@@ -48,7 +49,8 @@ public:
         std::vector<std::int32_t> counts(static_cast<std::size_t>(n), 0);
         bool invalid = false;
         double largest = 0.0;
-#pragma omp parallel for schedule(static) num_threads(threads_) reduction(|| : invalid) reduction(max : largest)
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::threads_for(std::int64_t{n} * m, threads_)) \
+    reduction(|| : invalid) reduction(max : largest)
         for (std::int32_t i = 0; i < n; ++i) {
             auto* heap = slots.data() + static_cast<std::size_t>(i) * k;
             std::int32_t size = 0;
@@ -125,7 +127,7 @@ public:
         const double* v = m.v.data();
         std::vector<std::vector<CandidateEdge>> per_row(static_cast<std::size_t>(n));
         const std::size_t cap = static_cast<std::size_t>(std::max(k_, 64));
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(saematch::detail::threads_for(std::int64_t{n} * ncols, threads_))
         {
             // +inf on the row's graph columns hides them from the scan.
             std::vector<double> hide(static_cast<std::size_t>(ncols), 0.0);

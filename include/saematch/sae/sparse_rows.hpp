@@ -25,6 +25,8 @@
 #include <tuple>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
+
 namespace saematch::sae {
 
 namespace detail {
@@ -65,7 +67,7 @@ inline at::Tensor gather_weighted_sum(const at::Tensor& rows, const at::Tensor& 
     detail::check_index_range(ip, batch * k, rows.size(0), "gather_weighted_sum");
     const float* wp = w.data_ptr<float>();
     float* op = out.data_ptr<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::omp_threads_for(batch * k * d))
     for (std::int64_t b = 0; b < batch; ++b) {
         float* o = op + b * d;
         for (std::int64_t j = 0; j < k; ++j) {
@@ -118,7 +120,7 @@ inline at::Tensor scatter_weighted_rows(const at::Tensor& index, const at::Tenso
         accumulate = false;
     }
     float* op = out.data_ptr<float>();
-#pragma omp parallel for schedule(dynamic, 64)
+#pragma omp parallel for schedule(dynamic, 64) num_threads(saematch::detail::omp_threads_for(batch * k * d + n * d))
     for (std::int64_t i = 0; i < n; ++i) {
         float* o = op + i * d;
         if (!accumulate) std::fill(o, o + d, 0.0f);
@@ -148,7 +150,7 @@ inline at::Tensor gathered_dots(const at::Tensor& rows, const at::Tensor& index,
     detail::check_index_range(ip, batch * k, rows.size(0), "gathered_dots");
     const float* vp = v.data_ptr<float>();
     float* op = out.data_ptr<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::omp_threads_for(batch * k * d))
     for (std::int64_t b = 0; b < batch; ++b)
         for (std::int64_t j = 0; j < k; ++j) {
             const float* row = rp + ip[b * k + j] * d;

@@ -20,14 +20,9 @@
 
 namespace saematch::similarity::detail {
 
-// Below this many entries of work, threads cost more than they save, so
-// small tiles and merges run on the calling thread. Results do not depend
-// on it.
-inline constexpr std::ptrdiff_t kParallelMinEntries = std::ptrdiff_t{1} << 16;
-
-inline int team_for(int threads, std::ptrdiff_t work) {
-    return work >= kParallelMinEntries ? threads : 1;
-}
+// Small tiles and merges run on fewer threads (the grain of
+// detail/threads.hpp). Results do not depend on it.
+inline int team_for(int threads, std::ptrdiff_t work) { return saematch::detail::threads_for(work, threads); }
 
 using Ranked = std::pair<double, std::int32_t>;  // accurate value, index
 

@@ -23,22 +23,13 @@
 #include <thread>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "saematch/detail/threads.hpp"
 
 namespace saematch::similarity::detail {
 
-// The thread count for `requested`; 0 means OpenMP's default (which honours
-// OMP_NUM_THREADS), or the hardware's without OpenMP.
-inline int resolve_threads(int requested) {
-    if (requested > 0) return requested;
-#ifdef _OPENMP
-    return std::max(1, omp_get_max_threads());
-#else
-    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-#endif
-}
+// The thread count for `requested` (0: OpenMP's default, or the hardware's
+// without OpenMP); the decision lives in detail/threads.hpp.
+inline int resolve_threads(int requested) { return saematch::detail::resolve_std_threads(requested); }
 
 class WorkerTeam {
 public:

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
 #include "saematch/lap/matrix_view.hpp"
 #include "saematch/similarity/eigen.hpp"
 
@@ -81,7 +82,7 @@ UnitRows unit_rows_of(lap::MatrixView<T> in, std::string_view name) {
     // Rows are independent; the lowest bad row is reported whatever the
     // thread count, so the error message is deterministic.
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) reduction(min : first_bad) if (in.rows * in.cols >= (1 << 16))
+#pragma omp parallel for schedule(static) reduction(min : first_bad) num_threads(saematch::detail::omp_threads_for(in.rows * in.cols))
 #endif
     for (std::ptrdiff_t i = 0; i < in.rows; ++i)
         if (!normalise_row(in, i, out.rows.data() + i * in.cols, out.dead[static_cast<std::size_t>(i)]))

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
+
 namespace saematch::train {
 
 enum class OptimizerKind { adam, signum };
@@ -98,7 +100,8 @@ private:
         float* mp = m.data_ptr<float>();
         float* vp = v.data_ptr<float>();
         const std::int64_t count = p.numel();
-#pragma omp parallel for schedule(static)
+        // About eight work units an element: two moments, a root, a division.
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::omp_threads_for(8 * count))
         for (std::int64_t i = 0; i < count; ++i) {
             const float gi = gp[i];
             const float mi = b1 * mp[i] + (1.0f - b1) * gi;

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "saematch/detail/threads.hpp"
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/topk.hpp"
@@ -167,6 +168,7 @@ public:
     // One optimiser step of every seed on the batch x (tokens, d); returns
     // the seeds' stats for it.
     std::vector<StepStats> step(const at::Tensor& batch) {
+        const saematch::detail::OmpThreadCap cap(step_threads(batch.dim() > 0 ? batch.size(0) : 0));
         const at::Tensor x = batch.to(options_.device, at::kFloat).contiguous();
         check_batch(x);
         const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
@@ -264,6 +266,20 @@ public:
     }
 
 private:
+    // A step is some fifty torch ops (each a parallel region of its own when
+    // its tensors pass ATen's grain) around the encoder GEMM. On a busy
+    // machine each region can wait a time slice for a descheduled thread, so
+    // a step whose GEMM is small runs every op on this thread; larger steps
+    // get one thread per kStepGrain multiply-adds of their GEMM.
+    static constexpr std::int64_t kStepGrain = std::int64_t{1} << 30;
+
+    int step_threads(std::int64_t tokens) const {
+        if (!options_.device.is_cpu()) return 0;  // no cap: the work is on the device
+        const int available = at::get_num_threads();  // also runs ATen's per-thread set-up first
+        return saematch::detail::threads_for(tokens * seeds() * config_.num_latents * config_.d_in, available,
+                                             kStepGrain);
+    }
+
     OptimizerOptions optimizer_options() const {
         return {options_.optimizer, options_.beta1, options_.beta2, options_.eps};
     }
