@@ -185,7 +185,7 @@ PYBIND11_MODULE(_train, m) {
            const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata,
            const std::string& layout) {
             if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
-            saematch::io::SaeFolder f{config_from(config), {}, metadata};
+            saematch::io::SaeFolder f{config_from(config), {}, metadata, {}};
             for (std::size_t i = 0; i < names.size(); ++i)
                 f.parameters.emplace_back(names[i], train::detail::to_array(params[i]));
             auto l = saematch::io::Layout::automatic;

@@ -13,20 +13,7 @@ import saematch as sm
 
 torch = pytest.importorskip("torch", reason="training needs torch")
 
-
-def superposition(features=40, d=20, active=3, count=20000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    dictionary = torch.randn(features, d, generator=g)
-    dictionary /= dictionary.norm(dim=1, keepdim=True)
-    which = torch.rand(count, features, generator=g).argsort(dim=1)[:, :active]
-    weight = torch.rand(count, active, generator=g) + 0.5
-    codes = torch.zeros(count, features).scatter_(1, which, weight)
-    return dictionary, codes @ dictionary
-
-
-def recovered(dictionary, sae, threshold=0.9):
-    dec = sae.decoder / sae.decoder.norm(dim=1, keepdim=True)
-    return float(((dictionary @ dec.T).max(dim=1).values > threshold).float().mean())
+from planted_features import recovered, superposition  # noqa: E402
 
 
 def test_two_seeds_recover_the_dictionary_and_compare_as_saes():

@@ -64,13 +64,12 @@ inline std::vector<float> exact_cosine_matrix(const UnitRows& a, const UnitRows&
     // Row blocks keep the float64 product small (block x nb doubles).
     const std::ptrdiff_t block = std::max<std::ptrdiff_t>(1, (std::ptrdiff_t{1} << 22) / std::max<std::ptrdiff_t>(1, nb));
     detail::RowMajorMatrixD ad, cd;
-    const int team = saematch::detail::resolve_threads(threads);
     for (std::ptrdiff_t r0 = 0; r0 < na; r0 += block) {
         const std::ptrdiff_t rows = std::min(block, na - r0);
         ad = a.rows.middleRows(r0, rows).cast<double>();
         detail::gemm_abt_f64(ad, bd, cd);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(team) if (rows * nb >= (1 << 16))
+#pragma omp parallel for schedule(static) num_threads(saematch::detail::omp_threads_for(rows * nb * 4, threads))
 #endif
         for (std::ptrdiff_t r = 0; r < rows; ++r) {
             const std::ptrdiff_t i = r0 + r;
@@ -83,7 +82,6 @@ inline std::vector<float> exact_cosine_matrix(const UnitRows& a, const UnitRows&
             }
         }
     }
-    (void)team;
     return out;
 }
 

@@ -118,7 +118,7 @@ inline void check_resume_options(const std::string& file, const nlohmann::json& 
 // One SAE as a folder's contents, and back.
 template <sae::TrainableSae Sae>
 io::SaeFolder to_folder(const Sae& s, const sae::SaeConfig& config, std::map<std::string, std::string> metadata) {
-    io::SaeFolder f{config, {}, std::move(metadata)};
+    io::SaeFolder f{config, {}, std::move(metadata), {}};
     const auto names = Sae::parameter_names();
     const auto params = s.parameters();
     for (std::size_t i = 0; i < names.size(); ++i) f.parameters.emplace_back(names[i], detail::to_array(params[i]));
