@@ -317,3 +317,25 @@ def test_cuda_tensors_are_compared_on_the_gpu_with_the_cpu_result():
         np.testing.assert_array_equal(getattr(on_gpu, field), getattr(on_cpu, field), err_msg=field)
     many = sm.compare_many([gpu(a), gpu(b), gpu(a)], progress=False, method="sparse", candidates=3)
     np.testing.assert_array_equal(many.pairs[(0, 1)].enc_partner, on_cpu.enc_partner)
+
+
+def test_dead_latents_stay_unmatched_and_duplicates_match_alike_on_both_paths():
+    """Issue 11: dead (all-zero) latents take no part; with exact duplicate
+    latents, dense and sparse used to land on different optimal matchings
+    (paper-rule shared 0.530 vs 0.190)."""
+    rng = np.random.default_rng(3)
+    n, d = 600, 24
+    a = rng.standard_normal((n, d)).astype(np.float32)
+    b = a + 0.2 * rng.standard_normal((n, d)).astype(np.float32)
+    a[100:300] = a[100]  # 200 copies of one latent on each side
+    b[200:400] = b[100]
+    a[500:], b[:50] = 0.0, 0.0  # dead latents
+    dense = sm.compare((a, a), (b, b), method="dense", progress=False)
+    sparse = sm.compare((a, a), (b, b), method="sparse", candidates=4, progress=False)
+    for field in ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "shared"):
+        np.testing.assert_array_equal(getattr(dense, field), getattr(sparse, field), err_msg=field)
+    assert (dense.enc_partner[500:] == -1).all() and (dense.enc_cos[500:] == 0).all()
+    assert not np.isin(dense.enc_partner, np.arange(50)).any()  # never a dead partner
+    assert not dense.shared_mask("decoder", 0.0)[500:].any()
+    # Copies keep the same partner in both matchings, so the paper rule can count them.
+    assert (dense.enc_partner[100:300] == dense.dec_partner[100:300]).all()
