@@ -119,6 +119,23 @@ TEST_CASE("a short encoder bias in an SAELens folder without b_dec subtraction i
     }
 }
 
+TEST_CASE("finite weights whose SAELens folds overflow float32 are refused, not returned as infinities", "[io]") {
+    // Found by the fuzzer: W_enc b_dec (apply_b_dec_to_input false) and the
+    // decoder-norm scaling multiply stored values, which can each be finite.
+    for (const char* name : {"saelens_relu_no_b_dec", "saelens_gated_no_b_dec", "saelens_topk_rescaled"}) {
+        FolderFiles f = saematch_test::folder_files(kind_named(name));
+        for (auto& t : f.tensors)
+            if (t.name == "W_enc" || t.name == "b_dec" || t.name == "W_dec")
+                for (auto& x : t.values) x = x < 0 ? -1e30f : 1e30f;
+        const auto dir = scratch(std::string("overflow_") + name);
+        saematch_test::write_folder(dir, f);
+        const auto message = error_reading(dir);
+        INFO(name << ": " << message);
+        CHECK(message.find("overflows float32") != std::string::npos);
+        CHECK(message.find("sae_weights.safetensors") != std::string::npos);
+    }
+}
+
 TEST_CASE("a tensor the architecture does not have is refused", "[io]") {
     FolderFiles f = saematch_test::folder_files(kind_named("sparsify_topk"));
     f.tensors.push_back({"W_skip", {4, 4}, std::vector<float>(16, 0.5f)});

@@ -355,6 +355,17 @@ inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
         for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
         return s;
     };
+    // Folding multiplies and adds stored values, which can overflow float32
+    // even when each of them is finite (found by the fuzzer): such weights
+    // describe no function saematch can compute.
+    if (!folded.empty())
+        for (const auto& [name, a] : out.parameters)
+            for (std::size_t i = 0; i < a.values.size(); ++i)
+                if (!std::isfinite(a.values[i]))
+                    throw std::invalid_argument(printable(
+                        file.path().string() + ": tensor '" + name + "' overflows float32 at element " +
+                        std::to_string(i) + " once SAELens's " + joined(folded) +
+                        " is folded in: the weights are too large"));
     if (!folded.empty()) out.metadata["folded"] = joined(folded);
     if (!fn.notes.empty()) out.metadata["notes"] = joined(fn.notes);
     if (!fn.unsupported.empty()) out.unsupported = printable(cfg_path.string() + ": " + joined(fn.unsupported));
