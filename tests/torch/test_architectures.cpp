@@ -81,7 +81,7 @@ TEST_CASE("ReLU-L1 gradient equals autograd", "[architectures]") {
                       0.3 * (acts * p[2].norm(2, 1)).sum() / 17;
     loss.backward();
     check_gradients(r, p, loss, sae::ReluSae::parameter_names());
-    CHECK(r.l0 > 0);
+    CHECK(r.l0.item<double>() > 0);
 }
 
 TEST_CASE("JumpReLU gradient equals autograd with the straight-through estimator", "[architectures]") {

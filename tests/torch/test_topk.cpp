@@ -117,7 +117,7 @@ TEST_CASE("the sparse TopK gradient equals autograd through a dense TopK", "[sae
     CHECK(g.grads[2].index({~touched}).abs().max().item<double>() == 0.0);
     CHECK(g.grads[0].index({~touched}).abs().max().item<double>() == 0.0);
     CHECK(g.fired.sum().item<std::int64_t>() == 25 * 5);  // every selected value is positive here
-    CHECK(g.l0 == Approx(5.0));
+    CHECK(g.l0.item<double>() == Approx(5.0));
 }
 
 TEST_CASE("removing the parallel component leaves gradients orthogonal to the decoder rows", "[sae]") {
@@ -139,7 +139,7 @@ TEST_CASE("TopK with AuxK and multi-TopK: the gradient equals autograd through s
     const auto variance = sae::total_variance(x);
     auto dead = torch::zeros({40}, torch::kBool);
     dead.index_put_({torch::arange(0, 40, 3)}, true);  // 14 dead latents: more than d/2 = 6
-    const auto g = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, dead);
+    const auto g = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, {dead, 14});
 
     auto W_enc = s.W_enc.clone().requires_grad_(true), b_enc = s.b_enc.clone().requires_grad_(true);
     auto W_dec = s.W_dec.clone().requires_grad_(true), b_dec = s.b_dec.clone().requires_grad_(true);
@@ -162,6 +162,6 @@ TEST_CASE("TopK with AuxK and multi-TopK: the gradient equals autograd through s
     CHECK(relative_error(g.grads[2], W_dec.grad()) < 1e-4);
     CHECK(relative_error(g.grads[3], b_dec.grad()) < 1e-4);
     // Without dead latents AuxK contributes nothing.
-    const auto none = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, torch::zeros({40}, torch::kBool));
+    const auto none = s.gradients_from_pre(x, s.pre_activations(x), variance, {}, {torch::zeros({40}, torch::kBool), 0});
     CHECK(none.loss.item<double>() == Approx((fvu + multi / 8).item<double>()).epsilon(1e-5));
 }

@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "saematch/kernels/decoder_rows.hpp"
 #include "saematch/sae/config.hpp"
+#include "saematch/sae/execution_path.hpp"
 
 namespace saematch::sae {
 
@@ -29,7 +31,7 @@ struct StepResult {
     at::Tensor loss;                // what the gradient is of (scalar)
     at::Tensor fvu;                 // fraction of variance unexplained (scalar)
     at::Tensor fired;               // (n) int64: tokens of the batch each latent was active on
-    double l0 = 0.0;                // mean active latents per token
+    at::Tensor l0;                  // (scalar, double) mean active latents per token
     at::Tensor statistic;           // for before_update (BatchTopK: the smallest selected value)
 };
 
@@ -55,14 +57,30 @@ concept TrainableSae = requires(S s, const S& cs, const SaeConfig& c, std::uint6
 inline at::Tensor total_variance(const at::Tensor& x) { return (x - x.mean(0)).pow(2).sum(); }
 
 // Scales rows of w to unit norm in place (zero rows stay zero).
-inline void normalize_rows(at::Tensor& w) { w.div_(w.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(1e-30)); }
+inline void normalize_rows(at::Tensor& w) {
+    const Route route = w.is_contiguous() && w.dim() == 2 ? route_for(w) : Route::aten;
+    if (route == Route::aten) {
+        w.div_(w.norm(2, /*dim=*/1, /*keepdim=*/true).clamp_min(1e-30));
+        return;
+    }
+    run_kernel(w, kernels::NormalizeRows{w.data_ptr<float>(), w.size(0), w.size(1)}, 2 * w.size(1));
+}
 
 // Removes from each decoder row's gradient its component along the row, so
 // that a step keeps the (unit) row length to first order; sparsify does this
 // before every optimiser step.
 inline void remove_parallel_component(const at::Tensor& W_dec, at::Tensor& grad) {
-    const auto along = (grad * W_dec).sum(1, /*keepdim=*/true);
-    grad.sub_(along * W_dec);
+    const bool kernel_shapes = W_dec.dim() == 2 && grad.sizes() == W_dec.sizes() && W_dec.is_contiguous() &&
+                               grad.is_contiguous() && grad.scalar_type() == W_dec.scalar_type();
+    const Route route = kernel_shapes ? route_for(W_dec) : Route::aten;
+    if (route == Route::aten) {
+        const auto along = (grad * W_dec).sum(1, /*keepdim=*/true);
+        grad.sub_(along * W_dec);
+        return;
+    }
+    run_kernel(W_dec,
+               kernels::RemoveParallelComponent{W_dec.data_ptr<float>(), grad.data_ptr<float>(), W_dec.size(0), W_dec.size(1)},
+               2 * W_dec.size(1));
 }
 
 inline void check_batch(const SaeConfig& c, const at::Tensor& x) {

@@ -12,6 +12,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,7 @@ struct BatchTopKSae {
         return codes_from_mask(pre, pre > threshold.clamp_min(0.0));
     }
     at::Tensor decode(const TopKCodes& codes) const {
+        check_index_range(codes.indices, config.num_latents, "decode");
         return gather_weighted_sum(W_dec, codes.indices, codes.values) + b_dec;
     }
     at::Tensor forward(const at::Tensor& x) const { return decode(encode(x)); }
@@ -89,8 +91,10 @@ struct BatchTopKSae {
         if (out.size() > 4) out.resize(4);  // the threshold has no gradient buffer
         StepResult r = sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance, std::move(out));
         r.grads.push_back(at::Tensor());  // the threshold is not trained by gradient
-        const auto positive = codes.values.masked_select(codes.values > 0);
-        r.statistic = positive.numel() ? positive.min() : at::zeros({}, x.options());
+        // The smallest selected positive value (0 when none is): computed in
+        // place of a masked_select, whose size the host would have to wait for.
+        const auto smallest = at::where(codes.values > 0, codes.values, std::numeric_limits<float>::infinity()).min();
+        r.statistic = at::where(at::isinf(smallest), at::zeros_like(smallest), smallest);
         return r;
     }
     StepResult step_gradients(const at::Tensor& x, const at::Tensor& variance) const {
@@ -100,10 +104,8 @@ struct BatchTopKSae {
     void before_update(StepResult& r) {
         remove_parallel_component(W_dec, r.grads[2]);
         const double momentum = config.batchtopk_threshold_momentum;
-        if (threshold.item<double>() < 0.0)
-            threshold.fill_(r.statistic);
-        else
-            threshold.mul_(1.0 - momentum).add_(r.statistic, momentum);
+        // Started at the first batch's statistic (the threshold is < 0 before).
+        threshold.copy_(at::where(threshold < 0.0, r.statistic, threshold * (1.0 - momentum) + r.statistic * momentum));
     }
     void after_update() { normalize_rows(W_dec); }
 };

@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -36,7 +37,7 @@ inline void require_architecture(const SaeConfig& c, Architecture a) {
 inline void dense_firing(const at::Tensor& acts, StepResult& r) {
     const auto active = acts > 0;
     r.fired = active.sum(0).to(at::kLong);
-    r.l0 = active.sum().item<double>() / static_cast<double>(acts.size(0));
+    r.l0 = active.sum().to(at::kDouble) / static_cast<double>(std::max<std::int64_t>(1, acts.size(0)));
 }
 
 }  // namespace detail

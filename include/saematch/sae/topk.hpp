@@ -41,12 +41,26 @@ struct TopKCodes {
     at::Tensor indices;
 };
 
-// (n) int64: on how many tokens each latent was active.
+// (n) int64: on how many tokens each latent was active. Integer adds, so
+// the result does not depend on their order; no data-dependent shapes, so
+// nothing waits for the device.
 inline at::Tensor firing(const TopKCodes& codes, std::int64_t n) {
-    const auto active = codes.values > 0;
-    const auto fired = codes.indices.masked_select(active);
-    return at::zeros({n}, codes.indices.options()).index_add_(0, fired, at::ones_like(fired));
+    return at::zeros({n}, codes.indices.options())
+        .index_add_(0, codes.indices.reshape({-1}), (codes.values > 0).to(at::kLong).reshape({-1}));
 }
+
+// (scalar) mean active latents per token, on the codes' device.
+inline at::Tensor mean_l0(const TopKCodes& codes) {
+    return (codes.values > 0).sum().to(at::kDouble) / static_cast<double>(std::max<std::int64_t>(1, codes.values.size(0)));
+}
+
+// The latents counted dead before a step (AuxK's candidates): an (n) bool
+// mask and its count, which the trainer already read back with the last
+// step's statistics, so that sizing the AuxK selection waits for nothing.
+struct DeadLatents {
+    at::Tensor mask;
+    std::int64_t count = 0;
+};
 
 // Gradient buffers for the TopK-style parameters {W_enc, b_enc, W_dec,
 // b_dec}, summed over the loss terms of one step.
@@ -65,18 +79,19 @@ inline at::Tensor add_sparse_reconstruction(const at::Tensor& W_enc, const at::T
                                             TopKGradients& g) {
     const auto& [values, indices] = codes;
     const std::int64_t n = W_enc.size(0);
+    // One grouping by latent serves all three scatters over these codes.
+    const auto buckets = bucket_by_latent(indices, n, route_for(W_dec));
     auto error = gather_weighted_sum(W_dec, indices, values) - target;
     if (with_bias) error += b_dec;
     const auto value = error.pow(2).sum() / variance;
     const auto grad_out = error * (2.0 * scale / variance);  // d term / d decode, (tokens, d)
     const bool add = g.started;
-    g.W_dec = scatter_weighted_rows(indices, values, grad_out, n, g.W_dec, add);
+    g.W_dec = scatter_weighted_rows(buckets, indices, values, grad_out, g.W_dec, add);
     // Through the ReLU: selected values are >= 0, and zero ones pass nothing.
     const auto grad_pre = gathered_dots(W_dec, indices, grad_out) * (values > 0).to(values.scalar_type());
     if (!g.b_enc.defined()) g.b_enc = at::zeros({n}, z.options());
-    if (!add) g.b_enc.zero_();
-    g.b_enc.index_add_(0, indices.reshape({-1}), grad_pre.reshape({-1}));
-    g.W_enc = scatter_weighted_rows(indices, grad_pre, z, n, g.W_enc, add);
+    segment_sum(buckets, indices, grad_pre, g.b_enc, add);
+    g.W_enc = scatter_weighted_rows(buckets, indices, grad_pre, z, g.W_enc, add);
     auto g_b_dec = -gather_weighted_sum(W_enc, indices, grad_pre).sum(0);
     if (with_bias) g_b_dec += grad_out.sum(0);
     if (!g.b_dec.defined()) g.b_dec = at::zeros_like(b_dec);
@@ -102,7 +117,7 @@ inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tenso
     r.loss = r.fvu;
     r.grads = {g.W_enc, g.b_enc, g.W_dec, g.b_dec};
     r.fired = firing(codes, W_enc.size(0));
-    r.l0 = (codes.values > 0).sum().item<double>() / static_cast<double>(x.size(0));
+    r.l0 = mean_l0(codes);
     return r;
 }
 
@@ -161,7 +176,10 @@ struct TopKSae {
 
     TopKCodes encode(const at::Tensor& x) const { return select(pre_activations(x)); }
 
+    // Codes from a caller are checked (on a device that reads two numbers
+    // back); the training step's own come from topk and are not.
     at::Tensor decode(const TopKCodes& codes) const {
+        check_index_range(codes.indices, config.num_latents, "decode");
         return gather_weighted_sum(W_dec, codes.indices, codes.values) + b_dec;
     }
 
@@ -170,9 +188,9 @@ struct TopKSae {
     // The trainer computes every seed's pre-activations in one GEMM and
     // hands each seed its slice.
     // `out`: optional gradient buffers (see sparse_topk_gradients); `dead`:
-    // (n) bool, the latents counted dead so far, for the AuxK loss.
+    // the latents counted dead so far, for the AuxK loss.
     StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance,
-                                  std::vector<at::Tensor> out = {}, const at::Tensor& dead = {}) const {
+                                  std::vector<at::Tensor> out = {}, const DeadLatents& dead = {}) const {
         const auto codes = select(pre);
         if (config.auxk_alpha == 0.0 && !config.multi_topk)
             return sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance, std::move(out));
@@ -188,22 +206,26 @@ struct TopKSae {
                                                 variance, g) /
                       8.0;
         }
-        const std::int64_t num_dead = dead.defined() ? dead.sum().item<std::int64_t>() : 0;
-        if (config.auxk_alpha > 0.0 && num_dead > 0) {
+        if (config.auxk_alpha > 0.0 && dead.count > 0) {
             // sparsify's heuristic (Gao et al., appendix B.1): the top d/2 dead
-            // latents predict the residual, the loss scaled down when fewer are dead.
+            // latents predict the residual, the loss scaled down when fewer are
+            // dead. Only the dead columns are searched: the count is known on
+            // the host, so nonzero_static needs no read-back, and the copy is
+            // (tokens, dead), not another (tokens, n).
             const std::int64_t half = std::max<std::int64_t>(1, config.d_in / 2);
-            const double scale = std::min(static_cast<double>(num_dead) / static_cast<double>(half), 1.0);
-            const auto masked = pre.masked_fill(dead.logical_not().unsqueeze(0), -std::numeric_limits<float>::infinity());
-            auto [values, indices] = at::topk(masked, std::min(half, num_dead), 1, true, false);
-            const auto residual = (x - decode(codes)).detach();
+            const double scale = std::min(static_cast<double>(dead.count) / static_cast<double>(half), 1.0);
+            const auto dead_latents = at::nonzero_static(dead.mask, dead.count, -1).reshape({-1});
+            auto [values, slots] =
+                at::topk(pre.index_select(1, dead_latents), std::min(half, dead.count), 1, true, false);
+            const auto indices = dead_latents.index_select(0, slots.reshape({-1})).view_as(slots);
+            const auto residual = (x - b_dec - gather_weighted_sum(W_dec, codes.indices, codes.values)).detach();
             const double weight = config.auxk_alpha * scale;
             r.loss += weight * add_sparse_reconstruction(W_enc, W_dec, b_dec, z, {values, indices}, residual, false,
                                                          weight, variance, g);
         }
         r.grads = {g.W_enc, g.b_enc, g.W_dec, g.b_dec};
         r.fired = firing(codes, config.num_latents);
-        r.l0 = (codes.values > 0).sum().item<double>() / static_cast<double>(x.size(0));
+        r.l0 = mean_l0(codes);
         return r;
     }
 

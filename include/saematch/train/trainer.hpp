@@ -161,76 +161,94 @@ public:
         tokens_ = s.tokens;
         data_row_ = s.data_row;
         history_ = std::move(history);
+        const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).sum(1).cpu();
+        for (std::int64_t i = 0; i < seeds(); ++i) dead_counts_[static_cast<std::size_t>(i)] = dead[i].item<std::int64_t>();
     }
     // Per seed, one entry per step.
     const std::vector<std::vector<StepStats>>& history() const { return history_; }
 
     // One optimiser step of every seed on the batch x (tokens, d); returns
     // the seeds' stats for it.
+    //
+    // On a device the step waits for the device once: every check and
+    // statistic (the batch's finiteness and variance, each seed's FVU, loss,
+    // L0 and dead count) is gathered into one small tensor and read back
+    // before the optimiser step, so that a bad batch or a non-finite loss
+    // still leaves the weights as they were. The optimiser step and the
+    // decoder renormalisation are then queued behind it without waiting.
     std::vector<StepStats> step(const at::Tensor& batch) {
         const saematch::detail::OmpThreadCap cap(step_threads(batch.dim() > 0 ? batch.size(0) : 0));
-        const at::Tensor x = batch.to(options_.device, at::kFloat).contiguous();
-        check_batch(x);
+        check_batch_shape(batch);
+        const at::Tensor x = upload(batch);
         const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
         const auto variance = sae::total_variance(x);
-        if (check_variance(x, variance)) return skip_constant_batch(tokens);
-        // b_dec starts at the first trained batch's mean (a skipped one has none to give).
-        if (optimizer_.steps() == 0) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
+        const bool first = optimizer_.steps() == 0;
+        // b_dec starts at the first trained batch's mean (undone below if the batch is not trained on).
+        const at::Tensor b_dec_before = first ? stacked_[b_dec_].clone() : at::Tensor();
+        if (first) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
 
-        at::Tensor pre_all;
-        if constexpr (SharedEncoderGemm<Sae>) {
-            // Every seed's pre-activations from one GEMM, into a buffer kept
-            // between steps (a fresh 1 GiB for 4 seeds costs page faults).
-            const auto& W_enc = stacked_[0];
-            const auto bias = stacked_[1] - at::bmm(W_enc, stacked_[b_dec_].unsqueeze(2)).squeeze(2);  // (seeds, n)
-            if (!pre_buffer_.defined() || pre_buffer_.size(0) < tokens)
-                pre_buffer_ = at::empty({std::max(tokens, options_.batch_size), seeds * n}, x.options());
-            pre_all = pre_buffer_.narrow(0, 0, tokens);
-            const auto W_all = W_enc.reshape({seeds * n, d});
-            if (options_.bf16_encoder)
-                pre_all.copy_(at::mm(x.to(at::kBFloat16), W_all.to(at::kBFloat16).t())).add_(bias.reshape({1, seeds * n}));
-            else
-                at::addmm_out(pre_all, bias.reshape({1, seeds * n}), x, W_all.t());
-            pre_all.relu_();
-        }
-        std::vector<at::Tensor> grads(stacked_.size());  // undefined: a buffer without gradient
-        std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
+        at::Tensor pre_all;  // (seeds, tokens, n): each seed's block contiguous, as topk wants it
+        if constexpr (SharedEncoderGemm<Sae>) pre_all = shared_pre_activations(x);
         const auto dead_before = tokens_since_fired_ >= options_.dead_after_tokens;  // for AuxK
-        tokens_since_fired_.add_(tokens);
+        std::vector<sae::StepResult> results;
         for (std::int64_t s = 0; s < seeds; ++s) {
-            Sae one = sae(s);
+            const Sae one = sae(s);
             std::vector<at::Tensor> slots;
             for (const auto& g : grad_buffers_) slots.push_back(g[s]);
-            sae::StepResult r;
-            if constexpr (requires { one.gradients_from_pre(x, x, x, slots, dead_before[s]); })
-                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance, slots, dead_before[s]);
+            const sae::DeadLatents dead{dead_before[s], dead_counts_[static_cast<std::size_t>(s)]};
+            if constexpr (requires { one.gradients_from_pre(x, x, x, slots, dead); })
+                results.push_back(one.gradients_from_pre(x, pre_all[s], variance, slots, dead));
             else if constexpr (SharedEncoderGemm<Sae>)
-                r = one.gradients_from_pre(x, pre_all.narrow(1, s * n, n), variance, slots);
+                results.push_back(one.gradients_from_pre(x, pre_all[s], variance, slots));
             else
-                r = one.step_gradients(x, variance);
+                results.push_back(one.step_gradients(x, variance));
+        }
+        std::vector<at::Tensor> fired;
+        for (const auto& r : results) fired.push_back(r.fired);
+        const auto fired_all = at::stack(fired);  // (seeds, n)
+        const auto since_fired = at::where(fired_all > 0, at::zeros_like(tokens_since_fired_), tokens_since_fired_ + tokens);
+        const auto dead_after = since_fired >= options_.dead_after_tokens;
+
+        const StepReadout read = read_back(x, variance, results, dead_after);
+        if (!std::isfinite(read.batch_sum) || !std::isfinite(read.variance)) {
+            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            if (!std::isfinite(read.batch_sum)) throw_non_finite_batch(x);
+            throw_variance_overflow(x);
+        }
+        if (read.variance == 0.0) {
+            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            return skip_constant_batch(tokens);
+        }
+        std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
+        for (std::int64_t s = 0; s < seeds; ++s) {
+            const auto i = static_cast<std::size_t>(s);
+            if (!std::isfinite(read.loss[i])) {
+                if (first) stacked_[b_dec_].copy_(b_dec_before);
+                throw std::runtime_error("seed " + std::to_string(options_.seeds[i]) +
+                                         ": the loss is not finite at step " + std::to_string(step_) +
+                                         " (learning rate too high?); the weights are those before this step");
+            }
+            stats[i] = {read.fvu[i], read.l0[i], static_cast<double>(read.dead[i]) / static_cast<double>(n), false};
+        }
+
+        std::vector<at::Tensor> grads(stacked_.size());  // undefined: a buffer without gradient
+        for (std::int64_t s = 0; s < seeds; ++s) {
+            Sae one = sae(s);
+            auto& r = results[static_cast<std::size_t>(s)];
             one.before_update(r);
             for (std::size_t p = 0; p < r.grads.size(); ++p) {
                 if (!r.grads[p].defined()) continue;
-                if (!r.grads[p].is_same(slots[p])) slots[p].copy_(r.grads[p]);
+                const auto slot = grad_buffers_[p][s];
+                if (!r.grads[p].is_same(slot)) slot.copy_(r.grads[p]);
                 grads[p] = grad_buffers_[p];
             }
-            firing_counts_[s].add_(r.fired);
-            tokens_since_fired_[s].masked_fill_(r.fired > 0, 0);
-            auto& st = stats[static_cast<std::size_t>(s)];
-            st.fvu = r.fvu.item<double>();
-            st.l0 = r.l0;
-            if (!std::isfinite(r.loss.item<double>()))
-                throw std::runtime_error("seed " + std::to_string(options_.seeds[static_cast<std::size_t>(s)]) +
-                                         ": the loss is not finite at step " + std::to_string(step_) +
-                                         " (learning rate too high?); the weights are those before this step");
         }
+        firing_counts_.add_(fired_all);
+        tokens_since_fired_.copy_(since_fired);
+        dead_counts_ = read.dead;
         optimizer_.step(stacked_, grads, learning_rate());
         for (std::int64_t s = 0; s < seeds; ++s) sae(s).after_update();
-        const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).to(at::kDouble).mean(1);
-        for (std::int64_t s = 0; s < seeds; ++s) {
-            stats[static_cast<std::size_t>(s)].dead_fraction = dead[s].item<double>();
-            history_[static_cast<std::size_t>(s)].push_back(stats[static_cast<std::size_t>(s)]);
-        }
+        for (std::int64_t s = 0; s < seeds; ++s) history_[static_cast<std::size_t>(s)].push_back(stats[static_cast<std::size_t>(s)]);
         ++step_;
         tokens_ += tokens;
         return stats;
@@ -316,23 +334,98 @@ private:
         firing_counts_ = at::zeros({seeds, config_.num_latents}, counts);
         tokens_since_fired_ = at::zeros({seeds, config_.num_latents}, counts);
         history_.resize(static_cast<std::size_t>(seeds));
+        dead_counts_.assign(static_cast<std::size_t>(seeds), 0);
         return stacked_;
     }
 
-    void check_batch(const at::Tensor& x) const {
+    void check_batch_shape(const at::Tensor& x) const {
         if (x.dim() != 2 || x.size(1) != config_.d_in)
             throw std::invalid_argument("a batch must be (tokens, " + std::to_string(config_.d_in) + "), got " +
                                         std::to_string(x.dim()) + "-D with last size " +
                                         std::to_string(x.dim() ? x.size(-1) : 0));
         if (x.size(0) < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
-        // One reduction says whether all is finite (a NaN or inf makes the
-        // sum so; a finite sum can only be wrong the other way, by overflow).
-        if (!std::isfinite(x.sum().item<double>()) && !at::isfinite(x).all().item<bool>()) {
-            const auto bad = at::nonzero(~at::isfinite(x))[0];
-            throw std::invalid_argument("batch has a non-finite value at token " +
-                                        std::to_string(bad[0].item<std::int64_t>()) + ", dimension " +
-                                        std::to_string(bad[1].item<std::int64_t>()));
+    }
+
+    // The batch as contiguous float32 on the training device. A CPU batch
+    // for a CUDA trainer goes through a page-locked staging buffer, so the
+    // copy is queued instead of waited for; the buffer is free again by the
+    // next step, whose read-back follows this copy on the stream.
+    at::Tensor upload(const at::Tensor& batch) {
+        if (!(options_.device.is_cuda() && batch.device().is_cpu()))
+            return batch.to(options_.device, at::kFloat).contiguous();
+        if (!staging_.defined() || staging_.size(0) < batch.size(0))
+            staging_ = at::empty({std::max(batch.size(0), options_.batch_size), config_.d_in},
+                                 at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+        auto host = staging_.narrow(0, 0, batch.size(0));
+        host.copy_(batch);
+        return host.to(options_.device, /*non_blocking=*/true);
+    }
+
+    // Every seed's ReLU'd pre-activations from one batched GEMM, (seeds,
+    // tokens, n), into a buffer kept between steps (a fresh 1 GiB for 4 seeds
+    // costs page faults). With z = x − b_dec, W_enc z + b_enc = x W_encᵀ +
+    // (b_enc − W_enc b_dec): the batch is read once, each seed's block is
+    // contiguous (topk on a strided slice would copy it every step).
+    at::Tensor shared_pre_activations(const at::Tensor& x) {
+        const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
+        const auto& W_enc = stacked_[0];  // (seeds, n, d)
+        const auto bias = (stacked_[1] - at::bmm(W_enc, stacked_[b_dec_].unsqueeze(2)).squeeze(2)).unsqueeze(1);
+        if (!pre_buffer_.defined() || pre_buffer_.size(1) < tokens)
+            pre_buffer_ = at::empty({seeds, std::max(tokens, options_.batch_size), n}, x.options());
+        auto pre = pre_buffer_.narrow(1, 0, tokens);
+        if (options_.bf16_encoder)
+            pre.copy_(at::bmm(x.to(at::kBFloat16).expand({seeds, tokens, d}), W_enc.to(at::kBFloat16).transpose(1, 2)))
+                .add_(bias);
+        else
+            at::baddbmm_out(pre, bias, x.expand({seeds, tokens, d}), W_enc.transpose(1, 2));
+        return pre.relu_();
+    }
+
+    // What step() reads back from the device, once.
+    struct StepReadout {
+        double batch_sum = 0.0, variance = 0.0;
+        std::vector<double> fvu, loss, l0;
+        std::vector<std::int64_t> dead;  // per seed, after this step
+    };
+
+    StepReadout read_back(const at::Tensor& x, const at::Tensor& variance, const std::vector<sae::StepResult>& results,
+                          const at::Tensor& dead_after) const {
+        const auto f64 = [](const at::Tensor& t) { return t.to(at::kDouble).reshape({-1}); };
+        // One reduction says whether all of x is finite (a NaN or inf makes
+        // the sum so; a finite sum can only be wrong the other way, by overflow).
+        std::vector<at::Tensor> parts{f64(x.sum()), f64(variance)};
+        for (const auto& r : results) parts.insert(parts.end(), {f64(r.fvu), f64(r.loss), f64(r.l0)});
+        parts.push_back(f64(dead_after.sum(1)));
+        const auto host = at::cat(parts).cpu();
+        const double* h = host.data_ptr<double>();
+        StepReadout out;
+        out.batch_sum = h[0];
+        out.variance = h[1];
+        const std::size_t seeds = results.size();
+        for (std::size_t s = 0; s < seeds; ++s) {
+            out.fvu.push_back(h[2 + 3 * s]);
+            out.loss.push_back(h[3 + 3 * s]);
+            out.l0.push_back(h[4 + 3 * s]);
+            out.dead.push_back(static_cast<std::int64_t>(h[2 + 3 * seeds + s]));
         }
+        return out;
+    }
+
+    [[noreturn]] void throw_non_finite_batch(const at::Tensor& x) const {
+        const auto bad = at::nonzero(~at::isfinite(x));
+        if (bad.size(0) == 0) throw_variance_overflow(x);  // the sum overflowed, every value is finite
+        throw std::invalid_argument("batch has a non-finite value at token " +
+                                    std::to_string(bad[0][0].item<std::int64_t>()) + ", dimension " +
+                                    std::to_string(bad[0][1].item<std::int64_t>()));
+    }
+
+    // The variance, the FVU's denominator, overflows float32 for values of
+    // about 1e19 and up, which would otherwise surface as a non-finite loss.
+    [[noreturn]] void throw_variance_overflow(const at::Tensor& x) const {
+        throw std::invalid_argument(
+            "the batch's values are too large for float32 arithmetic (largest magnitude " +
+            std::to_string(x.abs().max().item<double>()) +
+            "; their squared deviations overflow): scale the data, e.g. divide it by its typical norm");
     }
 
     double learning_rate() const {
@@ -342,29 +435,15 @@ private:
         return options_.lr * std::min(1.0, ramp);
     }
 
-    // True when the batch is constant: its total variance, the FVU's
-    // denominator, is 0, so there is no variance to explain and no FVU. Throws
-    // when the variance overflows float32 (values of about 1e19 and up),
-    // which would otherwise surface as a non-finite loss.
-    bool check_variance(const at::Tensor& x, const at::Tensor& variance) const {
-        const double v = variance.item<double>();
-        if (!std::isfinite(v))
-            throw std::invalid_argument(
-                "the batch's values are too large for float32 arithmetic (largest magnitude " +
-                std::to_string(x.abs().max().item<double>()) +
-                "; their squared deviations overflow): scale the data, e.g. divide it by its typical norm");
-        return v == 0.0;
-    }
-
     // A constant batch: consumed (tokens, data position and step count move
     // on, so a resumed run replays the same batches) but not trained on.
     std::vector<StepStats> skip_constant_batch(std::int64_t tokens) {
         const double nan = std::numeric_limits<double>::quiet_NaN();
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds()));
-        const auto dead = (tokens_since_fired_ >= options_.dead_after_tokens).to(at::kDouble).mean(1);
         for (std::int64_t s = 0; s < seeds(); ++s) {
             auto& st = stats[static_cast<std::size_t>(s)];
-            st = {nan, nan, dead[s].item<double>(), true};
+            const double dead = static_cast<double>(dead_counts_[static_cast<std::size_t>(s)]);
+            st = {nan, nan, dead / static_cast<double>(config_.num_latents), true};
             history_[static_cast<std::size_t>(s)].push_back(st);
         }
         ++step_;
@@ -379,6 +458,8 @@ private:
     std::vector<at::Tensor> stacked_;  // each parameter, stacked over seeds
     std::vector<at::Tensor> grad_buffers_;  // their gradients, same shapes, reused every step
     at::Tensor pre_buffer_;                 // the shared encoder GEMM's output
+    at::Tensor staging_;                    // page-locked host copy of a CPU batch for a CUDA trainer
+    std::vector<std::int64_t> dead_counts_;  // per seed, dead latents after the last step (read back with it)
     std::size_t b_dec_ = 0;            // which one is b_dec
     at::Tensor firing_counts_, tokens_since_fired_;
     std::vector<std::vector<StepStats>> history_;
