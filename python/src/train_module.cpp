@@ -18,6 +18,12 @@
 #include "saematch/train/checkpoint.hpp"
 #include "saematch/train/trainer.hpp"
 
+#ifdef SAEMATCH_CUDA_KERNELS
+namespace saematch::python {
+void register_cuda_kernels();  // cuda_kernels.cu
+}
+#endif
+
 namespace py = pybind11;
 namespace sae = saematch::sae;
 namespace train = saematch::train;
@@ -170,6 +176,33 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
 
 PYBIND11_MODULE(_train, m) {
     m.doc() = "saematch training on LibTorch (use saematch.train, not this module)";
+#ifdef SAEMATCH_CUDA_KERNELS
+    saematch::python::register_cuda_kernels();
+#endif
+    // Whether CUDA tensors get saematch's own kernels (deterministic segment
+    // sums, fused Adam) or the ATen fallback; saematch.training warns on a
+    // GPU machine when they are missing.
+    m.attr("cuda_kernels") = sae::cuda_kernels_available();
+    // For tests: the route CPU tensors take (sae/execution_path.hpp), so that
+    // the Python suite runs what a CUDA tensor runs.
+    m.def(
+        "set_execution_path",
+        [](const std::string& path) {
+            const std::map<std::string, sae::ExecutionPath> paths{{"automatic", sae::ExecutionPath::automatic},
+                                                                  {"device_kernels", sae::ExecutionPath::device_kernels},
+                                                                  {"aten", sae::ExecutionPath::aten}};
+            const auto it = paths.find(path);
+            if (it == paths.end())
+                throw std::invalid_argument("execution path must be 'automatic', 'device_kernels' or 'aten', got '" +
+                                            path + "'");
+            const auto previous = sae::execution_path_setting().exchange(it->second);
+            for (const auto& [name, value] : paths)
+                if (value == previous) return name;
+            return std::string("automatic");
+        },
+        py::arg("path"),
+        "Sets the route CPU tensors take and returns the previous one: 'automatic' (the CPU loops), "
+        "'device_kernels' (a CUDA tensor's route, on the CPU) or 'aten' (the fallback).");
     bind_architecture<sae::TopKSae>(m, "TopKTrainer", "topk");
     bind_architecture<sae::BatchTopKSae>(m, "BatchTopKTrainer", "batchtopk");
     bind_architecture<sae::ReluSae>(m, "ReluTrainer", "relu");

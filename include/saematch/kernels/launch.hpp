@@ -16,7 +16,9 @@ namespace saematch::kernels {
 template <class F>
 void host_for_each(const F& f, std::int64_t work_per_unit) {
     const std::int64_t units = f.units();
+#if defined(_OPENMP)  // not under nvcc, which compiles this header for cuda_launcher only
 #pragma omp parallel for schedule(static) num_threads(saematch::detail::omp_threads_for(units * work_per_unit))
+#endif
     for (std::int64_t u = 0; u < units; ++u) f(u);
 }
 

@@ -20,6 +20,12 @@
 
 namespace saematch::kernels {
 
+// The Widths the routes use (sae/execution_path.hpp). The device_kernels
+// route uses kDeviceWidth on CPU tensors too, so the CPU tests run the
+// instantiation a GPU runs; neither changes any sum's order.
+inline constexpr int kCpuWidth = 16;
+inline constexpr int kDeviceWidth = 4;
+
 // Chunks of Width columns in a row of d.
 SAEMATCH_HD inline std::int64_t column_chunks(std::int64_t d, int width) { return (d + width - 1) / width; }
 

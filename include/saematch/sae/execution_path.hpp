@@ -4,7 +4,7 @@
 //                   loops, with host-side bookkeeping (a counting sort).
 //   device_kernels  CUDA float32 when the CUDA kernels were compiled in: the
 //                   same bodies as CUDA kernels, orchestrated with ATen ops
-//                   that run on the device (a stable sort, bincount).
+//                   that run on the device (a stable sort, a binary search).
 //   aten            everything else (other dtypes, other devices, a build
 //                   without CUDA kernels): plain ATen ops, whose CUDA index_add_
 //                   uses atomics and so does not promise a summation order.
@@ -25,17 +25,14 @@
 
 #include "saematch/kernels/adam.hpp"
 #include "saematch/kernels/launch.hpp"
+#include "saematch/kernels/sparse_rows.hpp"
 
 namespace saematch::sae {
 
 enum class Route { cpu_loops, device_kernels, aten };
 
-// Columns per unit of work of the row kernels (kernels/): a cache line of
-// floats on the CPU, one 16-byte load per thread on a device. The
-// device_kernels route uses kDeviceWidth on CPU tensors too, so the CPU
-// tests run the instantiation a GPU runs.
-inline constexpr int kCpuWidth = 16;
-inline constexpr int kDeviceWidth = 4;
+using kernels::kCpuWidth;
+using kernels::kDeviceWidth;
 
 // What the override asks of CPU tensors; automatic: cpu_loops.
 enum class ExecutionPath { automatic, device_kernels, aten };

@@ -99,11 +99,13 @@ inline LatentBuckets bucket_by_latent(const at::Tensor& index, std::int64_t n, R
     const auto flat = index.reshape({-1}).contiguous();
     if (route == Route::device_kernels) {
         // A stable sort keeps each latent's positions in increasing (token)
-        // order; bincount counts with integer adds, whose order does not
-        // matter. Both are ATen ops, so this runs wherever the index is.
-        b.order = std::get<1>(at::sort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false));
-        b.start = at::zeros({n + 1}, flat.options());
-        if (flat.numel()) b.start.narrow(0, 1, n).copy_(at::cumsum(at::bincount(flat, {}, n), 0));
+        // order, and a binary search of the sorted indices finds where each
+        // latent's run starts. Both are ATen ops, so this runs wherever the
+        // index is; neither waits for the host (bincount would: it reads the
+        // largest index back to size its output).
+        auto [sorted, order] = at::sort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+        b.order = order;
+        b.start = at::searchsorted(sorted, at::arange(n + 1, flat.options()));
         return b;
     }
     // CPU: a counting sort, stable in token order.
