@@ -65,6 +65,14 @@ sides of each ratio timed in the same round) and the ratio of the best steps:
     python benchmarks/bench_train.py --steps 20 --json benchmarks/results/train.json --markdown
     python benchmarks/bench_train.py --profile           # also torch.profiler tables of one step of each
     python benchmarks/bench_train.py --report OUT.json --markdown   # reprint a saved run
+
+On a GPU, ``--device cuda`` runs issue 12's table instead (train_device.py:
+three shapes, fp32 and bf16 GEMM floors, sparsify with its Triton decoder and
+bf16 autocast, saematch fp32 / bf16 with 1 and 4 seeds, each contender alone
+with its peak GPU memory); ``--device cpu`` dry-runs that code at tiny shapes:
+
+    python benchmarks/bench_train.py --device cuda --budget-s 170 --json train.json
+    python benchmarks/bench_train.py --device cpu
 """
 
 from __future__ import annotations

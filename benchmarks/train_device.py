@@ -75,10 +75,11 @@ class Floor:
     def __init__(self, cfg, device, mode: str, seed: int = 123):
         import torch
 
-        g = torch.Generator().manual_seed(seed)
+        # Drawn on the device: 2 GiB of CPU random numbers would cost seconds of the budget.
+        g = torch.Generator(device=device).manual_seed(seed)
         d, n = cfg["d"], cfg["latents"]
         bound = 1.0 / d**0.5
-        W = torch.empty(n, d).uniform_(-bound, bound, generator=g).to(device)
+        W = torch.empty(n, d, device=device).uniform_(-bound, bound, generator=g)
         b = torch.zeros(n, device=device)
         self.mode = mode
         self.precision = "high" if mode == "tf32" else "highest"

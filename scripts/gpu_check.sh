@@ -93,7 +93,14 @@ if torch.cuda.is_available():
 try:
     from saematch import _train
     print("saematch._train:", _train.__file__)
-    print("  built with CUDA:", getattr(_train, "cuda_enabled", "unknown (no _train.cuda_enabled)"))
+    # Whatever the module says about its CUDA kernels (the name is the trainer's to choose).
+    flags = {n: getattr(_train, n) for n in dir(_train) if "cuda" in n.lower()}
+    def shown(v):
+        try:
+            return v() if callable(v) else v
+        except Exception as e:  # noqa: BLE001 - a report, not a check
+            return f"{v!r} ({type(e).__name__})"
+    print("  its CUDA attributes:", {n: shown(v) for n, v in flags.items()} or "none")
 except ImportError as e:
     print("saematch._train: NOT IMPORTABLE:", e)
 EOF
