@@ -480,8 +480,8 @@ def run(args, eprint, table, header):
     else:
         shapes = ISSUE_SHAPES if device.type == "cuda" and not args.quick else QUICK_SHAPES
     batch = args.batch or (4096 if device.type == "cuda" and not args.quick else 256)
-    if args.warmup is None:
-        args.warmup = 3
+    if args.warmup is None:  # on CUDA the first steps also pay Triton's JIT and cuBLAS's heuristics
+        args.warmup = 3 if device.type == "cuda" else 2
     if args.steps is None:
         args.steps = 10 if device.type == "cuda" else 3
     import sparsify.utils as sparsify_utils

@@ -124,7 +124,8 @@ fi
 # ---------------------------------------------------------------- CUDA tests
 # -k cuda: every test with "cuda" in its id (skipped on a machine without a GPU, which is what a
 # dry run shows: they are collected and their markers work).
-step pytest 170 $PY -m pytest -q -p no:cacheprovider tests/python -k cuda -rs --junitxml "$OUT/pytest.xml"
+step pytest 170 $PY -m pytest -q -p no:cacheprovider tests/python -k cuda -rs --durations=15 \
+  --junitxml "$OUT/pytest.xml"
 
 # ---------------------------------------------------------------- training benchmark
 step train 210 $PY benchmarks/bench_train.py "${train_args[@]}" --json "$OUT/train.json"
