@@ -117,7 +117,7 @@ if [ $dry -eq 0 ]; then
   compare_args=(--device cuda)
 else
   dev=cpu
-  train_args=(--device cpu --budget-s 30)
+  train_args=(--device cpu --budget-s 60)
   compare_args=(--device cpu --quick)
 fi
 
