@@ -66,8 +66,12 @@ step() {
 
 # ---------------------------------------------------------------- the machine
 {
-  echo "gpu_check $(date -u +%FT%TZ)  commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(
-    git diff --quiet HEAD 2>/dev/null || echo ' (+local changes)')  dry_run=$dry"
+  if rev=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD 2>/dev/null || rev="$rev (+local changes)"
+  else
+    rev="unknown (no git repository here)"
+  fi
+  echo "gpu_check $(date -u +%FT%TZ)  commit $rev  dry_run=$dry"
   if command -v nvidia-smi > /dev/null; then
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit --format=csv 2>&1
   else
