@@ -152,7 +152,7 @@ class SparsifyOnDevice:
 
 
 def contender_specs(shapes, archs: bool):
-    """(priority, shape, name, label, factory(cfg, device, init_cpu)) in run order."""
+    """(shape, name, label, factory(cfg, device, init_device)) in run order: what the targets need first."""
     essential, extra = [], []
     for i, shape in enumerate(shapes):
         essential += [
