@@ -94,14 +94,14 @@ def test_cuda_run_matches_the_cpu_run_to_1e4_after_200_steps(architecture, bf16)
 # --------------------------------------------------------------------------- any device
 
 
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("architecture", ARCHS)
 @pytest.mark.parametrize("device", DEVICES)
-def test_two_runs_are_bitwise_equal(device, architecture):
-    # bf16 on for the architectures that use it: its GEMM must be as reproducible.
+def test_two_runs_are_bitwise_equal(device, architecture, bf16):
     # The second run gets its data already on the device: where the batches live must not matter.
     acts = data(60 * BATCH)
-    a = run(architecture, device, 60, bf16=True, acts=acts)
-    b = run(architecture, device, 60, bf16=True, acts=acts.to(device))
+    a = run(architecture, device, 60, bf16=bf16, acts=acts)
+    b = run(architecture, device, 60, bf16=bf16, acts=acts.to(device))
     assert a[0].decoder.device.type == device
     assert_bitwise_equal(a, b)
     assert not torch.equal(a[0].decoder, a[1].decoder)  # the two seeds are two SAEs
