@@ -65,6 +65,14 @@ sides of each ratio timed in the same round) and the ratio of the best steps:
     python benchmarks/bench_train.py --steps 20 --json benchmarks/results/train.json --markdown
     python benchmarks/bench_train.py --profile           # also torch.profiler tables of one step of each
     python benchmarks/bench_train.py --report OUT.json --markdown   # reprint a saved run
+
+On a GPU, ``--device cuda`` runs issue 12's table instead (train_device.py:
+three shapes, fp32 and bf16 GEMM floors, sparsify with its Triton decoder and
+bf16 autocast, saematch fp32 / bf16 with 1 and 4 seeds, each contender alone
+with its peak GPU memory); ``--device cpu`` dry-runs that code at tiny shapes:
+
+    python benchmarks/bench_train.py --device cuda --budget-s 170 --json train.json
+    python benchmarks/bench_train.py --device cpu
 """
 
 from __future__ import annotations
@@ -78,9 +86,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-
-# sparsify picks its decoder at import: the Triton kernel needs a GPU.
-os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
@@ -190,14 +195,17 @@ class Sparsify:
 
     seeds = 1
 
-    def __init__(self, cfg, seed, optimizer="adam"):
+    def __init__(self, cfg, seed, optimizer="adam", device="cpu", init_device=None):
+        """``device``: where the SAE trains. ``init_device``: where its weights are
+        drawn (default ``device``, as its Trainer does); "cpu" on a GPU run gives the
+        weights saematch draws, which the same-start check needs."""
         import torch
         from sparsify.config import SparseCoderConfig
         from sparsify.sparse_coder import SparseCoder
 
         torch.manual_seed(seed)  # as Trainer.__init__, once per seed, right before the SAE
-        self.sae = SparseCoder(cfg["d"], SparseCoderConfig(num_latents=cfg["latents"], k=cfg["k"]), "cpu",
-                               dtype=torch.float32)
+        self.sae = SparseCoder(cfg["d"], SparseCoderConfig(num_latents=cfg["latents"], k=cfg["k"]),
+                               init_device or device, dtype=torch.float32).to(device)
         n = self.sae.num_latents
         self.schedulers = []
         if optimizer == "adam":
@@ -218,8 +226,8 @@ class Sparsify:
             raise ValueError(optimizer)
         self.optimizer = opt
         self.auxk_alpha = 0.0  # TrainConfig default: no dead mask, no AuxK pass
-        self.num_tokens_since_fired = torch.zeros(n, dtype=torch.long)
-        self.did_fire = torch.zeros(n, dtype=torch.bool)
+        self.num_tokens_since_fired = torch.zeros(n, dtype=torch.long, device=device)
+        self.did_fire = torch.zeros(n, dtype=torch.bool, device=device)
         self.global_step = 0
         self.fvu = None
 
@@ -533,7 +541,22 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="OUT", help="also save all results as JSON")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--report", metavar="JSON", help="print the tables of a run saved with --json, run nothing")
+    g = p.add_argument_group("device table (issue 12's: every contender alone, on one device; see train_device.py)")
+    g.add_argument("--device", help="run the device table on this device instead of the CPU rounds above: 'cuda' "
+                                    "(the issue's three shapes at batch 4096) or 'cpu' (a dry run of the same code "
+                                    "at tiny shapes, seconds)")
+    g.add_argument("--shapes", help="device table shapes as DxNxK,... (default: the issue's three on cuda, "
+                                    "train_device.QUICK_SHAPES at batch 256 on cpu or with --quick)")
+    g.add_argument("--budget-s", type=float, default=None,
+                   help="device table: seconds for all contenders; timed steps are trimmed to fit and contenders "
+                        "that no longer fit are reported as skipped (default: no limit)")
+    g.add_argument("--no-archs", action="store_true", help="device table: skip the other architectures")
+    g.add_argument("--only", help="device table: only these contenders (comma-separated names as in the JSON)")
     args = p.parse_args(argv)
+    if args.device is not None:
+        if args.steps is not None and args.steps < 1 or args.warmup is not None and args.warmup < 1:
+            p.error("--steps and --warmup must be >= 1")
+        return args, None
     base = QUICK if args.quick else FULL
     cfg = {key: getattr(args, key) if getattr(args, key, None) is not None else base[key]
            for key in ("d", "latents", "k", "batch", "steps", "warmup")}
@@ -542,10 +565,39 @@ def parse_args(argv=None):
     return args, cfg
 
 
+def device_header() -> dict:
+    """Prints and returns what the device table records about the run (no timing)."""
+    import torch
+
+    import saematch
+    from saematch import _train
+
+    versions = package_versions(["torch", "eai-sparsify", "saematch", "transformers", "triton", "pytorch-triton"])
+    when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    rev, tree = git_revision(), git_dirty_summary()
+    train_so = Path(_train.__file__)
+    built = datetime.datetime.fromtimestamp(train_so.stat().st_mtime).astimezone().isoformat(timespec="seconds")
+    print(f"bench_train --device  {when}  commit {rev} (working tree: {tree})")
+    print(f"saematch {saematch.__file__}; its _train module built {built}")
+    print("versions: " + ", ".join(f"{k} {v if v else 'not installed'}" for k, v in versions.items()))
+    print(f"torch threads {torch.get_num_threads()}; torch CUDA {torch.version.cuda}")
+    env = environment_env_vars(("SPARSIFY_", "CUDA_", "PYTORCH_", "TORCH_"))
+    if env:
+        print("env: " + " ".join(f"{k}={v}" for k, v in env.items()))
+    return {"date": when, "commit": rev, "working_tree": tree, "versions": versions, "env": env,
+            "saematch_train_module": {"path": str(train_so), "built": built}}
+
+
 def main(argv=None):
     args, cfg = parse_args(argv)
     if args.report:
         saved = json.loads(Path(args.report).read_text())
+        if saved.get("benchmark") == "bench_train_device":
+            import train_device
+
+            print(f"bench_train --device run of {saved['date']}, commit {saved['commit']} on {saved['device']}")
+            train_device.report(saved, _table, markdown=args.markdown)
+            return 0
         c = saved["config"]
         print(f"bench_train run of {saved['date']}, commit {saved['commit']} (working tree: {saved.get('working_tree')})"
               f"; d={c['d']}, {c['latents']} latents, k={c['k']}, batch {c['batch']}; torch threads "
@@ -554,7 +606,19 @@ def main(argv=None):
         report(saved, markdown=args.markdown)
         return 0
 
+    # sparsify picks its decoder at import: its Triton kernel needs a GPU.
+    if args.device is None or args.device == "cpu":
+        os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")
     import torch  # before saematch._train, which links LibTorch
+
+    if args.device is not None:
+        import train_device
+
+        saved, status = train_device.run(args, eprint, _table, device_header)
+        if args.json:
+            write_json(args.json, saved)
+            print(f"saved {args.json}")
+        return status
 
     import saematch
     from saematch import _train

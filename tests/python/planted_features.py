@@ -16,6 +16,8 @@ def superposition(features=40, d=20, active=3, count=20000, seed=0):
 
 
 def recovered(dictionary, sae, threshold=0.9):
-    """The fraction of dictionary directions some decoder vector of `sae` matches above `threshold`."""
-    dec = sae.decoder / sae.decoder.norm(dim=1, keepdim=True)
+    """The fraction of dictionary directions some decoder vector of `sae` matches above `threshold`
+    (an SAE trained on a GPU is scored on the dictionary's device)."""
+    dec = sae.decoder.to(dictionary.device)
+    dec = dec / dec.norm(dim=1, keepdim=True)
     return float(((dictionary @ dec.T).max(dim=1).values > threshold).float().mean())
