@@ -141,9 +141,11 @@ inline at::Tensor gather_weighted_sum(const at::Tensor& rows, const at::Tensor& 
     const auto r = rows.contiguous(), ix = index.contiguous(), w = weight.contiguous();
     auto out = at::empty({batch, d}, rows.options());
     if (route == Route::cpu_loops)
-        run_kernel(r, kernels::GatherWeightedSum<kCpuWidth>{detail::floats(r), detail::longs(ix), detail::floats(w),
-                                                              detail::floats(out), batch, k, d},
-                   k * kCpuWidth);
+        run_kernel(r,
+                   kernels::ByToken<kernels::GatherWeightedSum<kCpuWidth>>{{detail::floats(r), detail::longs(ix),
+                                                                            detail::floats(w), detail::floats(out),
+                                                                            batch, k, d}},
+                   k * d);
     else
         run_kernel(r, kernels::GatherWeightedSum<kDeviceWidth>{detail::floats(r), detail::longs(ix),
                                                                  detail::floats(w), detail::floats(out), batch, k, d},
