@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-ARCHITECTURES = ("topk", "batchtopk", "relu", "gated", "jumprelu")
-_TRAINERS = {"topk": "TopKTrainer", "batchtopk": "BatchTopKTrainer", "relu": "ReluTrainer",
-             "gated": "GatedTrainer", "jumprelu": "JumpReluTrainer"}
+from saematch import _core
+
+# The architecture registry is C++'s (sae/config.hpp); read from the
+# torch-free module, so that `import saematch` still loads no torch.
+ARCHITECTURES = tuple(name for name, _ in _core.architectures())
+_USES_K = frozenset(name for name, uses_k in _core.architectures() if uses_k)  # their codes are sparse
 
 
 @dataclass(frozen=True)
@@ -56,22 +59,9 @@ class SAEConfig:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        for name in ("d_in", "num_latents", "k"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"SAEConfig.{name} must be a positive integer, got {value!r}")
-        if self.architecture in ("topk", "batchtopk") and self.k > self.num_latents:
-            raise ValueError(f"SAEConfig.k = {self.k} exceeds num_latents = {self.num_latents}")
-        for name in ("sparsity_coefficient", "jumprelu_init_threshold", "jumprelu_bandwidth"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0 or (value == 0 and name != "sparsity_coefficient"):
-                raise ValueError(f"SAEConfig.{name} must be a finite positive number, got {value!r}")
-        if not (np.isfinite(self.auxk_alpha) and self.auxk_alpha >= 0):
-            raise ValueError(f"SAEConfig.auxk_alpha must be a finite number >= 0, got {self.auxk_alpha!r}")
-        if not 0 < self.batchtopk_threshold_momentum <= 1:
-            raise ValueError("SAEConfig.batchtopk_threshold_momentum must be in (0, 1]")
+        # The one validator is C++'s (SaeConfig::validate), reached the way a
+        # saved cfg.json is read; it raises ValueError naming the field.
+        _core.check_sae_config(self._as_dict())
 
 
 def _torch():
@@ -120,7 +110,7 @@ class SAE:
         # One line: the default repr printed every tensor (19,000 characters).
         c = self.config
         parts = [c.architecture, f"d_in={c.d_in}", f"num_latents={c.num_latents}"]
-        if c.architecture in ("topk", "batchtopk"):
+        if c.architecture in _USES_K:
             parts.append(f"k={c.k}")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
@@ -140,7 +130,7 @@ class SAE:
         return self.parameters["W_dec"]
 
     def _call(self, what, arg):
-        fn = getattr(_trainer_module(), f"{what}_{self.config.architecture}")
+        fn = getattr(_trainer_module(), what)
         return fn(self.config._as_dict(), list(self.parameters.values()), arg)
 
     def encode(self, x):
@@ -231,8 +221,6 @@ class _Shards:
     slices like a tensor: each slice is read from the mapped files."""
 
     def __init__(self, path):
-        from saematch import _core
-
         self._shards = _core.ActivationShards(str(path))
         self.shape = (self._shards.tokens, self._shards.d)
 
@@ -352,7 +340,7 @@ def train(
     # batches have their own sizes): the trainer caps the warm-up at a share of
     # it (TrainOptions::lr_warmup_steps in train/trainer.hpp).
     planned = 0 if length is None else -(-int(tokens if tokens is not None else length) // batch_size)
-    trainer = getattr(_train, _TRAINERS[config.architecture])(
+    trainer = _train.Trainer(
         config=config._as_dict(),
         seeds=seeds,
         batch_size=batch_size,
@@ -417,7 +405,7 @@ def train(
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
     counts = trainer.firing_counts
-    names = getattr(_train, f"parameter_names_{config.architecture}")()
+    names = _train.parameter_names(config.architecture)
     out = []
     for i, s in enumerate(seeds):
         out.append(
@@ -476,7 +464,7 @@ def load(path, format: str = "auto"):
     torch = _torch()
     config, params, metadata = read_folder(path)
     _train = _trainer_module()
-    names = getattr(_train, f"parameter_names_{config.architecture}")()
+    names = _train.parameter_names(config.architecture)
     missing = [n for n in names if n not in params]
     if missing:
         raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")

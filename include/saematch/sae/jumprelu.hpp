@@ -26,6 +26,7 @@
 namespace saematch::sae {
 
 struct JumpReluSae {
+    static constexpr Architecture architecture = Architecture::jumprelu;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec, log_threshold;  // ..., (n)
 

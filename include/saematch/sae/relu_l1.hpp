@@ -43,6 +43,7 @@ inline void dense_firing(const at::Tensor& acts, StepResult& r) {
 }  // namespace detail
 
 struct ReluSae {
+    static constexpr Architecture architecture = Architecture::relu;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec;  // (n, d), (n), (n, d), (d)
 

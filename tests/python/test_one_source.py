@@ -1,0 +1,87 @@
+"""What the Python package reads from the C++ core instead of keeping a copy:
+the architecture registry, the SAE config's validator (through the same
+reader as a saved cfg.json), the walk over array data, and the folder reader
+and writer -- all but the trainer torch-free."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import saematch as sm
+from saematch import _core
+
+
+def _torch_free(code: str) -> str:
+    """Runs code in a fresh interpreter and returns its output, failing if it loaded torch."""
+    full = code + "\nimport sys\nassert 'torch' not in sys.modules, 'loaded torch'\n"
+    return subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_architecture_list_is_the_registry_of_the_core():
+    names = [name for name, _ in _core.architectures()]
+    assert sm.training.ARCHITECTURES == tuple(names)
+    assert set(names) == {"topk", "batchtopk", "relu", "gated", "jumprelu"}
+    assert {name for name, uses_k in _core.architectures() if uses_k} == {"topk", "batchtopk"}
+    assert _torch_free("import saematch; print(saematch.training.ARCHITECTURES)").strip() == str(tuple(names))
+
+
+@pytest.mark.parametrize("field", ["jumprelu_init_threshold", "jumprelu_bandwidth", "sparsity_coefficient",
+                                   "auxk_alpha"])
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_non_finite_knob_is_refused_by_the_one_validator(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        sm.SAEConfig(d_in=8, num_latents=16, k=4, architecture="jumprelu", **{field: value})
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        _core.check_sae_config({**sm.SAEConfig(d_in=8, num_latents=16, k=4)._as_dict(), field: value})
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(d_in=8.5), r'field "d_in" must be an integer, got 8\.5'),
+    (dict(d_in=True), r'field "d_in" has the wrong type'),
+    (dict(d_in="8"), r'field "d_in" has the wrong type'),
+    (dict(num_latents=0), r"num_latents must be a positive integer, got 0"),
+    (dict(num_latents=2**70), r'field "num_latents" must be an integer below'),
+    (dict(k=0, architecture="relu"), r"k must be a positive integer, got 0"),
+    (dict(k=20), r"k = 20 exceeds num_latents = 16"),
+    (dict(architecture="matryoshka"), r"architecture must be one of topk, batchtopk, relu, gated, jumprelu"),
+    (dict(batchtopk_threshold_momentum=0.0), r"batchtopk_threshold_momentum must be in \(0, 1\], got 0"),
+    (dict(multi_topk="yes"), r'field "multi_topk" has the wrong type'),
+    (dict(k=[3]), r'field "k" must be a number, bool or string, got a list'),
+])
+def test_config_errors_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        sm.SAEConfig(**{**dict(d_in=8, num_latents=16, k=4), **fields})
+
+
+def test_numpy_scalars_are_the_numbers_they_hold():
+    c = sm.SAEConfig(d_in=np.int64(8), num_latents=np.int32(16), k=np.int16(4), sparsity_coefficient=np.float32(0.5),
+                     multi_topk=np.bool_(True))
+    assert c.d_in == 8 and c.k == 4
+    with pytest.raises(ValueError, match='field "d_in" must be an integer'):
+        sm.SAEConfig(d_in=np.float64(8.5), num_latents=16)
+
+
+def test_the_config_is_validated_without_torch():
+    out = _torch_free("import saematch as sm\n"
+                      "try:\n    sm.SAEConfig(d_in=8, num_latents=16, k=99)\n"
+                      "except ValueError as e:\n    print(e)")
+    assert "k = 99 exceeds num_latents = 16" in out
+
+
+torch = pytest.importorskip("torch", reason="the trainer needs torch")
+
+
+@pytest.mark.parametrize("architecture", sm.training.ARCHITECTURES)
+def test_one_trainer_factory_for_every_architecture(architecture):
+    from saematch import _train
+
+    cfg = sm.SAEConfig(d_in=6, num_latents=12, k=3, architecture=architecture)
+    t = _train.Trainer(config=cfg._as_dict(), seeds=[0, 1], batch_size=8, lr=1e-3, lr_warmup_steps=0,
+                       dead_after_tokens=100, device="cpu")
+    assert type(t).__name__ == f"Trainer_{architecture}"
+    assert len(t.parameters(1)) == len(_train.parameter_names(architecture))
+    t.step(torch.randn(8, 6))
+    assert t.steps == 1
