@@ -197,23 +197,14 @@ def _check_int(name: str, value, minimum: int, message: str | None = None) -> No
         raise ValueError(message or f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _array_batches(t, batch_size: int, goal: int, trainer):
-    """Consecutive slices of a (tokens, d) tensor from the trainer's data
-    position until it has used ``goal`` tokens, starting over at the end; the
-    same walk as the C++ Trainer::train, so a resumed run continues exactly."""
-    rows = t.shape[0]
-    row = trainer.data_row if trainer.data_row < rows else 0
-    while trainer.tokens < goal:
-        take = min(batch_size, goal - trainer.tokens, rows - row)
-        if take < 2:  # too short for a variance: start the next pass
-            if row == 0:
-                return
-            row = 0
-            continue
-        piece, where = t[row : row + take], f"rows {row}..{row + take - 1}"
-        row = (row + take) % rows
-        trainer.data_row = row  # where the next step starts, as checkpoints record it
-        yield piece, where
+def _array_batches(t, goal: int, trainer):
+    """Slices of a (tokens, d) tensor (or shards) along the trainer's own walk
+    over the data (Trainer::next_slice, which the C++ Trainer::train takes
+    too), until it has used ``goal`` tokens; so a resumed run continues
+    exactly."""
+    while (piece := trainer.next_slice(t.shape[0], goal)) is not None:
+        start, count = piece
+        yield t[start : start + count], f"rows {start}..{start + count - 1}"
 
 
 class _Shards:
@@ -305,8 +296,6 @@ def train(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must differ, got {seeds}")
     _check_int("batch_size", batch_size, 2)
     if tokens is not None:
         _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the data), "
@@ -360,7 +349,7 @@ def train(
     if length is not None:
         t = data if isinstance(data, _Shards) else torch.as_tensor(data).detach()  # a tensor that requires grad
         goal = int(tokens) if tokens is not None else trainer.tokens + int(t.shape[0])
-        batches = _array_batches(t, batch_size, goal, trainer)
+        batches = _array_batches(t, goal, trainer)
     else:
         goal = tokens
         batches = _iterable_batches(data, config.d_in, trainer.steps, goal)

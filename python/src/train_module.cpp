@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -121,6 +122,16 @@ void bind_trainer(py::module_& m) {
         .def(
             "load_checkpoint", [](Trainer& t, const std::string& dir) { train::load_checkpoint(t, dir); },
             py::arg("dir"))
+        .def(
+            "next_slice",
+            [](Trainer& t, std::int64_t rows, std::int64_t goal) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+                const auto slice = t.next_slice(rows, goal);
+                if (!slice) return std::nullopt;
+                return std::make_pair(slice->start, slice->count);
+            },
+            py::arg("rows"), py::arg("goal"),
+            "(start, count) of the next batch of a data set of `rows` rows, moving the data position past it; "
+            "None once the trainer has used `goal` tokens (Trainer::next_slice).")
         .def_property(
             "data_row", [](const Trainer& t) { return t.state().data_row; }, &Trainer::set_data_row)
         .def("history",

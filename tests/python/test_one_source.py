@@ -85,3 +85,30 @@ def test_one_trainer_factory_for_every_architecture(architecture):
     assert len(t.parameters(1)) == len(_train.parameter_names(architecture))
     t.step(torch.randn(8, 6))
     assert t.steps == 1
+
+
+def test_duplicate_seeds_are_refused_by_the_trainer_itself():
+    from saematch import _train
+
+    with pytest.raises(ValueError, match="seeds must differ, got seed 5 twice"):
+        _train.Trainer(config=sm.SAEConfig(d_in=6, num_latents=12, k=3)._as_dict(), seeds=[5, 2, 5], batch_size=8,
+                       lr=1e-3, lr_warmup_steps=0, dead_after_tokens=100, device="cpu")
+
+
+def test_python_walks_array_data_as_the_trainer_does():
+    from saematch import _train
+    from saematch.training import _array_batches
+
+    cfg = sm.SAEConfig(d_in=6, num_latents=12, k=3)
+    t = _train.Trainer(config=cfg._as_dict(), seeds=[0], batch_size=4, lr=1e-3, lr_warmup_steps=0,
+                       dead_after_tokens=100, device="cpu")
+    data = torch.arange(9 * 6, dtype=torch.float32).reshape(9, 6)
+    seen = []
+    for batch, where in _array_batches(data, 20, t):
+        seen.append((int(batch[0, 0]) // 6, batch.shape[0], where))
+        t.step(batch)
+    # 9 rows in batches of 4: row 8 alone has no variance, so each pass ends at row 7.
+    assert seen == [(0, 4, "rows 0..3"), (4, 4, "rows 4..7"), (0, 4, "rows 0..3"), (4, 4, "rows 4..7"),
+                    (0, 4, "rows 0..3")]
+    assert t.data_row == 4 and t.tokens == 20
+    assert t.next_slice(9, 21) is None and t.data_row == 4
