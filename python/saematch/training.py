@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from saematch import _core
+from saematch.folders import encoder_of, read_folder, sae_folders  # noqa: F401 - their old home; callers import them from here
 
 # The architecture registry is C++'s (sae/config.hpp); read from the
 # torch-free module, so that `import saematch` still loads no torch.
@@ -165,21 +166,14 @@ class SAE:
         sae.safetensors; topk and batchtopk), ``"saelens"`` (cfg.json +
         sae_weights.safetensors; all but batchtopk), ``"auto"`` (sparsify's for
         topk and batchtopk, SAELens's for the others)."""
-        _train = _trainer_module()
+        torch = _torch()
         metadata = {} if self.seed is None else {"seed": str(self.seed)}
         names = list(self.parameters)
+        arrays = [self.parameters[n].detach().to("cpu", torch.float32).contiguous().numpy() for n in names]
         try:
-            _train.write_sae_folder(str(path), self.config._as_dict(), names, [self.parameters[n] for n in names],
-                                    metadata, format)
+            _core.write_sae_folder(str(path), self.config._as_dict(), names, arrays, metadata, format)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-
-
-def encoder_of(parameters: dict):
-    """The (num_latents, d_in) encoder among an SAE's named parameters:
-    sparsify's ``encoder.weight`` or SAELens's ``W_enc`` (rows per latent in
-    memory); None when there is neither."""
-    return parameters.get("encoder.weight", parameters.get("W_enc"))
 
 
 def _as_batch(x, d_in: int, like):
@@ -402,30 +396,6 @@ def train(
                 history={k: np.asarray(v) for k, v in trainer.history(i).items()})
         )
     return out
-
-
-def read_folder(path):
-    """(SAEConfig, {name: float32 array}, metadata) of one SAE folder --
-    saematch's, sparsify's or SAELens's -- without torch."""
-    import json
-
-    from saematch import _core
-
-    try:
-        config_text, params, metadata = _core.read_sae_folder(str(path))
-    except Exception as e:  # noqa: BLE001 - the compiled reader names the file and the problem
-        raise ValueError(str(e)) from None
-    return SAEConfig(**json.loads(config_text)), params, metadata
-
-
-def sae_folders(path):
-    """The SAE folders at ``path``: itself when it holds a cfg.json, else its
-    sub-folders that do (a sparsify run's hook points, a run's seeds:
-    ``seed_<s>`` or sparsify's ``seed<k>``), or the seeds of a sparsify run's
-    one hook point (``<run>/<hook>/seed<k>``), in natural order."""
-    from saematch import _run_folders
-
-    return _run_folders.flat(path)
 
 
 def load(path, format: str = "auto"):

@@ -235,28 +235,4 @@ PYBIND11_MODULE(_train, m) {
         },
         py::arg("config"), py::arg("parameters"), py::arg("codes"));
     m.def("default_learning_rate", &train::default_learning_rate, py::arg("num_latents"));
-
-    // One SAE folder (io/sae_folder.hpp): parameters by in-memory name, one
-    // row per latent.
-    m.def(
-        "write_sae_folder",
-        [](const std::string& dir, const py::dict& config, const std::vector<std::string>& names,
-           const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata,
-           const std::string& layout) {
-            if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
-            saematch::io::SaeFolder f{config_from(config), {}, metadata, {}};
-            for (std::size_t i = 0; i < names.size(); ++i)
-                f.parameters.emplace_back(names[i], train::detail::to_array(params[i]));
-            auto l = saematch::io::Layout::automatic;
-            if (layout == "sparsify")
-                l = saematch::io::Layout::sparsify;
-            else if (layout == "saelens")
-                l = saematch::io::Layout::saelens;
-            else if (layout != "auto")
-                throw std::invalid_argument("format must be 'auto', 'sparsify' or 'saelens', got '" + layout + "'");
-            saematch::io::write_sae_folder(dir, f, l);
-        },
-        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"),
-        py::arg("layout") = "auto");
-
 }

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
-#include "saematch/sae/relu_l1.hpp"
 #include "saematch/sae/topk.hpp"
 
 namespace saematch::sae {

@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
-#include "saematch/sae/relu_l1.hpp"
 
 namespace saematch::sae {
 
