@@ -12,7 +12,7 @@ float32.
 Contenders (one "step" = what each trainer does per batch, data loading and
 the language model excluded):
 
-* ``saematch x1`` / ``saematch x4``: ``saematch._train.TopKTrainer(...).step(batch)``
+* ``saematch x1`` / ``saematch x4``: ``saematch._train.Trainer(...).step(batch)``
   with seeds [0] and [0, 1, 2, 3]: FVU loss, its hand-written sparse gradient,
   decoder-parallel gradient component removed, Adam (lr 2e-4 / sqrt(n / 2^14),
   1000 warm-up steps), decoder rows renormalised, dead-latent bookkeeping and
@@ -179,7 +179,7 @@ class Saematch:
         import saematch
 
         config = saematch.SAEConfig(d_in=cfg["d"], num_latents=cfg["latents"], k=cfg["k"])._as_dict()
-        self.t = _train.TopKTrainer(config=config, **common)
+        self.t = _train.Trainer(config=config, **common)
         self.fvu = None
 
     def prepare(self, x):

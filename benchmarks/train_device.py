@@ -22,7 +22,7 @@ Contenders per shape (``CONTENDERS`` below):
   when Triton is importable and ``SPARSIFY_DISABLE_TRITON`` is unset (the run
   prints which). Seed 0 is "sparsify x1"; "sparsify x4 sequential" is the sum
   of the four seeds' median steps (four runs one after another).
-* saematch: ``_train.TopKTrainer(..., device=...)``, seeds [0] and [0, 1, 2, 3],
+* saematch: ``_train.Trainer(..., device=...)``, seeds [0] and [0, 1, 2, 3],
   fp32 (precision "highest") and ``bf16_encoder=True`` (sparsify's like for
   like); every other architecture with one seed at the first shape, for
   information.
@@ -109,14 +109,13 @@ class Saematch:
     def __init__(self, cfg, device, seeds, architecture="topk", bf16=False):
         import saematch
         from saematch import _train
-        from saematch.training import _TRAINERS
 
         from bench_train import DEAD_AFTER_TOKENS, WARMUP_STEPS_LR
 
         self.seeds = len(seeds)
         config = saematch.SAEConfig(d_in=cfg["d"], num_latents=cfg["latents"], k=cfg["k"],
                                     architecture=architecture)._as_dict()
-        self.t = getattr(_train, _TRAINERS[architecture])(
+        self.t = _train.Trainer(
             config=config, seeds=list(seeds), batch_size=cfg["batch"], lr=0.0, lr_warmup_steps=WARMUP_STEPS_LR,
             dead_after_tokens=DEAD_AFTER_TOKENS, device=str(device), bf16_encoder=bool(bf16))
         self.fvu = None

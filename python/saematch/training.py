@@ -20,9 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-ARCHITECTURES = ("topk", "batchtopk", "relu", "gated", "jumprelu")
-_TRAINERS = {"topk": "TopKTrainer", "batchtopk": "BatchTopKTrainer", "relu": "ReluTrainer",
-             "gated": "GatedTrainer", "jumprelu": "JumpReluTrainer"}
+from saematch import _core
+from saematch.folders import encoder_of, read_folder, sae_folders  # noqa: F401 - their old home; callers import them from here
+
+# The architecture registry is C++'s (sae/config.hpp); read from the
+# torch-free module, so that `import saematch` still loads no torch.
+ARCHITECTURES = tuple(name for name, _ in _core.architectures())
+_USES_K = frozenset(name for name, uses_k in _core.architectures() if uses_k)  # their codes are sparse
 
 
 @dataclass(frozen=True)
@@ -56,22 +60,9 @@ class SAEConfig:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        for name in ("d_in", "num_latents", "k"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"SAEConfig.{name} must be a positive integer, got {value!r}")
-        if self.architecture in ("topk", "batchtopk") and self.k > self.num_latents:
-            raise ValueError(f"SAEConfig.k = {self.k} exceeds num_latents = {self.num_latents}")
-        for name in ("sparsity_coefficient", "jumprelu_init_threshold", "jumprelu_bandwidth"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0 or (value == 0 and name != "sparsity_coefficient"):
-                raise ValueError(f"SAEConfig.{name} must be a finite positive number, got {value!r}")
-        if not (np.isfinite(self.auxk_alpha) and self.auxk_alpha >= 0):
-            raise ValueError(f"SAEConfig.auxk_alpha must be a finite number >= 0, got {self.auxk_alpha!r}")
-        if not 0 < self.batchtopk_threshold_momentum <= 1:
-            raise ValueError("SAEConfig.batchtopk_threshold_momentum must be in (0, 1]")
+        # The one validator is C++'s (SaeConfig::validate), reached the way a
+        # saved cfg.json is read; it raises ValueError naming the field.
+        _core.check_sae_config(self._as_dict())
 
 
 def _torch():
@@ -129,7 +120,7 @@ class SAE:
         # One line: the default repr printed every tensor (19,000 characters).
         c = self.config
         parts = [c.architecture, f"d_in={c.d_in}", f"num_latents={c.num_latents}"]
-        if c.architecture in ("topk", "batchtopk"):
+        if c.architecture in _USES_K:
             parts.append(f"k={c.k}")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
@@ -149,7 +140,7 @@ class SAE:
         return self.parameters["W_dec"]
 
     def _call(self, what, arg):
-        fn = getattr(_trainer_module(), f"{what}_{self.config.architecture}")
+        fn = getattr(_trainer_module(), what)
         return fn(self.config._as_dict(), list(self.parameters.values()), arg)
 
     def encode(self, x):
@@ -184,21 +175,14 @@ class SAE:
         sae.safetensors; topk and batchtopk), ``"saelens"`` (cfg.json +
         sae_weights.safetensors; all but batchtopk), ``"auto"`` (sparsify's for
         topk and batchtopk, SAELens's for the others)."""
-        _train = _trainer_module()
+        torch = _torch()
         metadata = {} if self.seed is None else {"seed": str(self.seed)}
         names = list(self.parameters)
+        arrays = [self.parameters[n].detach().to("cpu", torch.float32).contiguous().numpy() for n in names]
         try:
-            _train.write_sae_folder(str(path), self.config._as_dict(), names, [self.parameters[n] for n in names],
-                                    metadata, format)
+            _core.write_sae_folder(str(path), self.config._as_dict(), names, arrays, metadata, format)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-
-
-def encoder_of(parameters: dict):
-    """The (num_latents, d_in) encoder among an SAE's named parameters:
-    sparsify's ``encoder.weight`` or SAELens's ``W_enc`` (rows per latent in
-    memory); None when there is neither."""
-    return parameters.get("encoder.weight", parameters.get("W_enc"))
 
 
 def _as_batch(x, d_in: int, like):
@@ -216,23 +200,14 @@ def _check_int(name: str, value, minimum: int, message: str | None = None) -> No
         raise ValueError(message or f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _array_batches(t, batch_size: int, goal: int, trainer):
-    """Consecutive slices of a (tokens, d) tensor from the trainer's data
-    position until it has used ``goal`` tokens, starting over at the end; the
-    same walk as the C++ Trainer::train, so a resumed run continues exactly."""
-    rows = t.shape[0]
-    row = trainer.data_row if trainer.data_row < rows else 0
-    while trainer.tokens < goal:
-        take = min(batch_size, goal - trainer.tokens, rows - row)
-        if take < 2:  # too short for a variance: start the next pass
-            if row == 0:
-                return
-            row = 0
-            continue
-        piece, where = t[row : row + take], f"rows {row}..{row + take - 1}"
-        row = (row + take) % rows
-        trainer.data_row = row  # where the next step starts, as checkpoints record it
-        yield piece, where
+def _array_batches(t, goal: int, trainer):
+    """Slices of a (tokens, d) tensor (or shards) along the trainer's own walk
+    over the data (Trainer::next_slice, which the C++ Trainer::train takes
+    too), until it has used ``goal`` tokens; so a resumed run continues
+    exactly."""
+    while (piece := trainer.next_slice(t.shape[0], goal)) is not None:
+        start, count = piece
+        yield t[start : start + count], f"rows {start}..{start + count - 1}"
 
 
 class _Shards:
@@ -240,8 +215,6 @@ class _Shards:
     slices like a tensor: each slice is read from the mapped files."""
 
     def __init__(self, path):
-        from saematch import _core
-
         self._shards = _core.ActivationShards(str(path))
         self.shape = (self._shards.tokens, self._shards.d)
 
@@ -326,8 +299,6 @@ def train(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must differ, got {seeds}")
     _check_int("batch_size", batch_size, 2)
     if tokens is not None:
         _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the data), "
@@ -361,7 +332,7 @@ def train(
     # batches have their own sizes): the trainer caps the warm-up at a share of
     # it (TrainOptions::lr_warmup_steps in train/trainer.hpp).
     planned = 0 if length is None else -(-int(tokens if tokens is not None else length) // batch_size)
-    trainer = getattr(_train, _TRAINERS[config.architecture])(
+    trainer = _train.Trainer(
         config=config._as_dict(),
         seeds=seeds,
         batch_size=batch_size,
@@ -381,7 +352,7 @@ def train(
     if length is not None:
         t = data if isinstance(data, _Shards) else torch.as_tensor(data).detach()  # a tensor that requires grad
         goal = int(tokens) if tokens is not None else trainer.tokens + int(t.shape[0])
-        batches = _array_batches(t, batch_size, goal, trainer)
+        batches = _array_batches(t, goal, trainer)
     else:
         goal = tokens
         batches = _iterable_batches(data, config.d_in, trainer.steps, goal)
@@ -426,7 +397,7 @@ def train(
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
     counts = trainer.firing_counts
-    names = getattr(_train, f"parameter_names_{config.architecture}")()
+    names = _train.parameter_names(config.architecture)
     out = []
     for i, s in enumerate(seeds):
         out.append(
@@ -434,30 +405,6 @@ def train(
                 history={k: np.asarray(v) for k, v in trainer.history(i).items()})
         )
     return out
-
-
-def read_folder(path):
-    """(SAEConfig, {name: float32 array}, metadata) of one SAE folder --
-    saematch's, sparsify's or SAELens's -- without torch."""
-    import json
-
-    from saematch import _core
-
-    try:
-        config_text, params, metadata = _core.read_sae_folder(str(path))
-    except Exception as e:  # noqa: BLE001 - the compiled reader names the file and the problem
-        raise ValueError(str(e)) from None
-    return SAEConfig(**json.loads(config_text)), params, metadata
-
-
-def sae_folders(path):
-    """The SAE folders at ``path``: itself when it holds a cfg.json, else its
-    sub-folders that do (a sparsify run's hook points, a run's seeds:
-    ``seed_<s>`` or sparsify's ``seed<k>``), or the seeds of a sparsify run's
-    one hook point (``<run>/<hook>/seed<k>``), in natural order."""
-    from saematch import _run_folders
-
-    return _run_folders.flat(path)
 
 
 def load(path, format: str = "auto"):
@@ -485,7 +432,7 @@ def load(path, format: str = "auto"):
     torch = _torch()
     config, params, metadata = read_folder(path)
     _train = _trainer_module()
-    names = getattr(_train, f"parameter_names_{config.architecture}")()
+    names = _train.parameter_names(config.architecture)
     missing = [n for n in names if n not in params]
     if missing:
         raise ValueError(f"{path}: no tensor(s) {missing} for a {config.architecture} SAE")

@@ -1,14 +1,17 @@
-// Activation shards for the Python trainer: rows read from memory-mapped
-// .npy / .safetensors files into float32 NumPy arrays.
+// Activation shards for the Python trainer (rows read from memory-mapped
+// .npy / .safetensors files into float32 NumPy arrays) and SAE folders read
+// and written, all torch-free.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "sae_config_transport.hpp"
 #include "saematch/io/activation_shards.hpp"
 #include "saematch/io/sae_folder.hpp"
 
@@ -65,6 +68,36 @@ void bind_io(py::module_& m) {
             return py::make_tuple(io::detail::config_json(f.config).dump(), params, metadata);
         },
         py::arg("dir"));
+
+    // One SAE folder (io/sae_folder.hpp) from float32 arrays by in-memory
+    // name, one row per latent: torch-free like its reader above. The SAE's
+    // tensors reach it as arrays (SAE.save moves them to the host first),
+    // which is what io::Array holds anyway.
+    m.def(
+        "write_sae_folder",
+        [](const std::string& dir, const py::dict& config, const std::vector<std::string>& names,
+           const std::vector<py::array_t<float, py::array::c_style | py::array::forcecast>>& params,
+           const std::map<std::string, std::string>& metadata, const std::string& layout) {
+            if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
+            auto l = io::Layout::automatic;
+            if (layout == "sparsify")
+                l = io::Layout::sparsify;
+            else if (layout == "saelens")
+                l = io::Layout::saelens;
+            else if (layout != "auto")
+                throw std::invalid_argument("format must be 'auto', 'sparsify' or 'saelens', got '" + layout + "'");
+            io::SaeFolder f{config_from_python(config), {}, metadata, {}};
+            for (std::size_t i = 0; i < names.size(); ++i) {
+                const auto& a = params[i];
+                f.parameters.emplace_back(
+                    names[i], io::Array{std::vector<std::int64_t>(a.shape(), a.shape() + a.ndim()),
+                                        std::vector<float>(a.data(), a.data() + a.size())});
+            }
+            py::gil_scoped_release release;
+            io::write_sae_folder(dir, f, l);
+        },
+        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"),
+        py::arg("layout") = "auto");
 
     // A safetensors file's "__metadata__" (the step a run's seed folder was
     // saved at, for one), from its header alone.

@@ -6,6 +6,7 @@ namespace saematch::python {
 void bind_lap(pybind11::module_& m);
 void bind_compare(pybind11::module_& m);
 void bind_io(pybind11::module_& m);
+void bind_sae(pybind11::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
     saematch::python::bind_lap(m);
     saematch::python::bind_compare(m);
     saematch::python::bind_io(m);
+    saematch::python::bind_sae(m);
 }

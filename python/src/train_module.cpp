@@ -6,15 +6,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "saematch/sae/batch_topk.hpp"
-#include "saematch/sae/gated.hpp"
-#include "saematch/sae/jumprelu.hpp"
-#include "saematch/sae/relu_l1.hpp"
-#include "saematch/sae/topk.hpp"
+#include "sae_config_transport.hpp"
+#include "saematch/sae/registry.hpp"
 #include "saematch/train/checkpoint.hpp"
 #include "saematch/train/trainer.hpp"
 
@@ -30,21 +28,8 @@ namespace train = saematch::train;
 
 namespace {
 
-sae::SaeConfig config_from(const py::dict& d) {
-    sae::SaeConfig c;
-    c.architecture = sae::parse_architecture(d["architecture"].cast<std::string>());
-    c.d_in = d["d_in"].cast<std::int64_t>();
-    c.num_latents = d["num_latents"].cast<std::int64_t>();
-    c.k = d["k"].cast<std::int64_t>();
-    c.sparsity_coefficient = d["sparsity_coefficient"].cast<double>();
-    c.jumprelu_init_threshold = d["jumprelu_init_threshold"].cast<double>();
-    c.jumprelu_bandwidth = d["jumprelu_bandwidth"].cast<double>();
-    c.batchtopk_threshold_momentum = d["batchtopk_threshold_momentum"].cast<double>();
-    c.auxk_alpha = d["auxk_alpha"].cast<double>();
-    c.multi_topk = d["multi_topk"].cast<bool>();
-    c.validate();
-    return c;
-}
+// SAEConfig's fields, read and validated as a cfg.json is.
+sae::SaeConfig config_from(const py::dict& d) { return saematch::python::config_from_python(d); }
 
 py::list stats_list(const std::vector<train::StepStats>& stats) {
     py::list out;
@@ -72,42 +57,43 @@ sae::TopKCodes codes_from_python(const py::object& o, const sae::TopKCodes*) {
 at::Tensor codes_from_python(const py::object& o, const at::Tensor*) { return o.cast<at::Tensor>(); }
 
 template <class Sae>
-Sae sae_from(const py::dict& config, const std::vector<at::Tensor>& params) {
+Sae sae_from(const sae::SaeConfig& config, const std::vector<at::Tensor>& params) {
     const auto names = Sae::parameter_names();
     if (params.size() != names.size())
-        throw std::invalid_argument(std::string(sae::architecture_name(config_from(config).architecture)) +
-                                    " SAE has " + std::to_string(names.size()) + " parameters, got " +
-                                    std::to_string(params.size()));
-    return Sae::from_parameters(config_from(config), params);
+        throw std::invalid_argument(std::string(sae::architecture_name(config.architecture)) + " SAE has " +
+                                    std::to_string(names.size()) + " parameters, got " + std::to_string(params.size()));
+    return Sae::from_parameters(config, params);
 }
 
+train::TrainOptions train_options(std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
+                                  std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens,
+                                  const std::string& device, const std::string& optimizer, bool bf16_encoder,
+                                  std::int64_t planned_steps) {
+    train::TrainOptions o;
+    if (optimizer == "adam")
+        o.optimizer = train::OptimizerKind::adam;
+    else if (optimizer == "signum")
+        o.optimizer = train::OptimizerKind::signum;
+    else
+        throw std::invalid_argument("optimizer must be 'adam' or 'signum', got '" + optimizer + "'");
+    o.bf16_encoder = bf16_encoder;
+    o.seeds = std::move(seeds);
+    o.batch_size = batch_size;
+    o.lr = lr;
+    o.lr_warmup_steps = lr_warmup_steps;
+    o.planned_steps = planned_steps;
+    o.dead_after_tokens = dead_after_tokens;
+    o.device = at::Device(device);
+    return o;
+}
+
+// The trainer class of one architecture, named Trainer_<architecture>;
+// Python makes them through the Trainer factory below.
 template <class Sae>
-void bind_architecture(py::module_& m, const char* trainer_name, const char* suffix) {
+void bind_trainer(py::module_& m) {
     using Trainer = train::Trainer<Sae>;
-    py::class_<Trainer>(m, trainer_name)
-        .def(py::init([](const py::dict& config, std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
-                         std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device,
-                         const std::string& optimizer, bool bf16_encoder, std::int64_t planned_steps) {
-                 train::TrainOptions o;
-                 if (optimizer == "adam")
-                     o.optimizer = train::OptimizerKind::adam;
-                 else if (optimizer == "signum")
-                     o.optimizer = train::OptimizerKind::signum;
-                 else
-                     throw std::invalid_argument("optimizer must be 'adam' or 'signum', got '" + optimizer + "'");
-                 o.bf16_encoder = bf16_encoder;
-                 o.seeds = std::move(seeds);
-                 o.batch_size = batch_size;
-                 o.lr = lr;
-                 o.lr_warmup_steps = lr_warmup_steps;
-                 o.planned_steps = planned_steps;
-                 o.dead_after_tokens = dead_after_tokens;
-                 o.device = at::Device(device);
-                 return Trainer(config_from(config), o);
-             }),
-             py::arg("config"), py::arg("seeds"), py::arg("batch_size"), py::arg("lr"), py::arg("lr_warmup_steps"),
-             py::arg("dead_after_tokens"), py::arg("device"), py::arg("optimizer") = "adam",
-             py::arg("bf16_encoder") = false, py::arg("planned_steps") = 0)
+    const std::string class_name = std::string("Trainer_") + sae::architecture_name(Sae::architecture);
+    py::class_<Trainer>(m, class_name.c_str())
         .def(
             "step",
             [](Trainer& t, const at::Tensor& batch) {
@@ -136,6 +122,16 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
         .def(
             "load_checkpoint", [](Trainer& t, const std::string& dir) { train::load_checkpoint(t, dir); },
             py::arg("dir"))
+        .def(
+            "next_slice",
+            [](Trainer& t, std::int64_t rows, std::int64_t goal) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+                const auto slice = t.next_slice(rows, goal);
+                if (!slice) return std::nullopt;
+                return std::make_pair(slice->start, slice->count);
+            },
+            py::arg("rows"), py::arg("goal"),
+            "(start, count) of the next batch of a data set of `rows` rows, moving the data position past it; "
+            "None once the trainer has used `goal` tokens (Trainer::next_slice).")
         .def_property(
             "data_row", [](const Trainer& t) { return t.state().data_row; }, &Trainer::set_data_row)
         .def("history",
@@ -157,22 +153,10 @@ void bind_architecture(py::module_& m, const char* trainer_name, const char* suf
         .def_property_readonly("warmup_steps", [](const Trainer& t) { return train::effective_warmup_steps(t.options()); })
         .def_property_readonly("steps", &Trainer::steps)
         .def_property_readonly("tokens", &Trainer::tokens);
-
-    const std::string name(suffix);
-    m.def(("parameter_names_" + name).c_str(), &Sae::parameter_names);
-    m.def(("encode_" + name).c_str(), [](const py::dict& config, const std::vector<at::Tensor>& params,
-                                         const at::Tensor& x) {
-        return codes_to_python(sae_from<Sae>(config, params).encode(x));
-    });
-    m.def(("decode_" + name).c_str(), [](const py::dict& config, const std::vector<at::Tensor>& params,
-                                         const py::object& codes) {
-        const auto s = sae_from<Sae>(config, params);
-        using Codes = std::decay_t<decltype(s.encode(std::declval<at::Tensor>()))>;
-        return s.decode(codes_from_python(codes, static_cast<const Codes*>(nullptr)));
-    });
 }
 
 }  // namespace
+
 
 PYBIND11_MODULE(_train, m) {
     m.doc() = "saematch training on LibTorch (use saematch.train, not this module)";
@@ -203,34 +187,52 @@ PYBIND11_MODULE(_train, m) {
         py::arg("path"),
         "Sets the route CPU tensors take and returns the previous one: 'automatic' (the CPU loops), "
         "'device_kernels' (a CUDA tensor's route, on the CPU) or 'aten' (the fallback).");
-    bind_architecture<sae::TopKSae>(m, "TopKTrainer", "topk");
-    bind_architecture<sae::BatchTopKSae>(m, "BatchTopKTrainer", "batchtopk");
-    bind_architecture<sae::ReluSae>(m, "ReluTrainer", "relu");
-    bind_architecture<sae::GatedSae>(m, "GatedTrainer", "gated");
-    bind_architecture<sae::JumpReluSae>(m, "JumpReluTrainer", "jumprelu");
-    m.def("default_learning_rate", &train::default_learning_rate, py::arg("num_latents"));
-
-    // One SAE folder (io/sae_folder.hpp): parameters by in-memory name, one
-    // row per latent.
+    sae::for_each_sae_type([&](auto type) { bind_trainer<typename decltype(type)::type>(m); });
+    // One factory for every architecture: the config's architecture picks
+    // the trainer class (sae/registry.hpp), so Python keeps no table of them.
     m.def(
-        "write_sae_folder",
-        [](const std::string& dir, const py::dict& config, const std::vector<std::string>& names,
-           const std::vector<at::Tensor>& params, const std::map<std::string, std::string>& metadata,
-           const std::string& layout) {
-            if (names.size() != params.size()) throw std::invalid_argument("one name per parameter");
-            saematch::io::SaeFolder f{config_from(config), {}, metadata, {}};
-            for (std::size_t i = 0; i < names.size(); ++i)
-                f.parameters.emplace_back(names[i], train::detail::to_array(params[i]));
-            auto l = saematch::io::Layout::automatic;
-            if (layout == "sparsify")
-                l = saematch::io::Layout::sparsify;
-            else if (layout == "saelens")
-                l = saematch::io::Layout::saelens;
-            else if (layout != "auto")
-                throw std::invalid_argument("format must be 'auto', 'sparsify' or 'saelens', got '" + layout + "'");
-            saematch::io::write_sae_folder(dir, f, l);
+        "Trainer",
+        [](const py::dict& config, std::vector<std::uint64_t> seeds, std::int64_t batch_size, double lr,
+           std::int64_t lr_warmup_steps, std::int64_t dead_after_tokens, const std::string& device,
+           const std::string& optimizer, bool bf16_encoder, std::int64_t planned_steps) {
+            const auto c = config_from(config);
+            const auto o = train_options(std::move(seeds), batch_size, lr, lr_warmup_steps, dead_after_tokens,
+                                         device, optimizer, bf16_encoder, planned_steps);
+            return sae::with_sae_type(c.architecture, [&](auto type) {
+                return py::cast(train::Trainer<typename decltype(type)::type>(c, o));
+            });
         },
-        py::arg("dir"), py::arg("config"), py::arg("names"), py::arg("parameters"), py::arg("metadata"),
-        py::arg("layout") = "auto");
-
+        py::arg("config"), py::arg("seeds"), py::arg("batch_size"), py::arg("lr"), py::arg("lr_warmup_steps"),
+        py::arg("dead_after_tokens"), py::arg("device"), py::arg("optimizer") = "adam",
+        py::arg("bf16_encoder") = false, py::arg("planned_steps") = 0,
+        "A trainer of the config's architecture (a Trainer_<architecture> object).");
+    m.def(
+        "parameter_names",
+        [](const std::string& architecture) {
+            return sae::with_sae_type(sae::parse_architecture(architecture),
+                                      [](auto type) { return decltype(type)::type::parameter_names(); });
+        },
+        py::arg("architecture"), "The names of an architecture's parameters, in order (sparsify's or SAELens's).");
+    m.def(
+        "encode",
+        [](const py::dict& config, const std::vector<at::Tensor>& params, const at::Tensor& x) {
+            const auto c = config_from(config);
+            return sae::with_sae_type(c.architecture, [&](auto type) {
+                return codes_to_python(sae_from<typename decltype(type)::type>(c, params).encode(x));
+            });
+        },
+        py::arg("config"), py::arg("parameters"), py::arg("x"),
+        "The codes of x: (values, indices) for an architecture that uses k, else the dense activations.");
+    m.def(
+        "decode",
+        [](const py::dict& config, const std::vector<at::Tensor>& params, const py::object& codes) {
+            const auto c = config_from(config);
+            return sae::with_sae_type(c.architecture, [&](auto type) {
+                const auto s = sae_from<typename decltype(type)::type>(c, params);
+                using Codes = std::decay_t<decltype(s.encode(std::declval<at::Tensor>()))>;
+                return py::cast(s.decode(codes_from_python(codes, static_cast<const Codes*>(nullptr))));
+            });
+        },
+        py::arg("config"), py::arg("parameters"), py::arg("codes"));
+    m.def("default_learning_rate", &train::default_learning_rate, py::arg("num_latents"));
 }

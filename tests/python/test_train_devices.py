@@ -160,9 +160,8 @@ SYNC_CALLS = {"cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchr
 
 def _trainer(architecture, seeds=(0, 1)):
     from saematch import _train
-    from saematch.training import _TRAINERS
 
-    return getattr(_train, _TRAINERS[architecture])(
+    return _train.Trainer(
         config=config(architecture)._as_dict(), seeds=list(seeds), batch_size=BATCH, lr=3e-3, lr_warmup_steps=10,
         dead_after_tokens=1024, device="cuda", bf16_encoder=True)
 

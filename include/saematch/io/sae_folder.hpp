@@ -111,7 +111,7 @@ inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::files
     if (j.contains("auxk_alpha")) c.auxk_alpha = json_field<double>(j, "auxk_alpha", file);
     if (j.contains("multi_topk")) c.multi_topk = json_field<bool>(j, "multi_topk", file);
     try {
-        c.validate();
+        c.validate("");  // named below by the file it came from
     } catch (const std::invalid_argument& e) {
         cfg_error(file, e.what());
     }
@@ -297,7 +297,7 @@ inline SaeFolder read_sae_folder(const std::filesystem::path& dir) {
     const SafetensorsFile file(dir / (sparsify ? "sae.safetensors" : "sae_weights.safetensors"));
     if (!ours && sparsify) c = detail::sparsify_config(cfg, cfg_path, file);
     try {
-        c.validate();
+        c.validate("");
     } catch (const std::invalid_argument& e) {
         detail::cfg_error(cfg_path, e.what());
     }

@@ -12,8 +12,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,27 @@ concept TrainableSae = requires(S s, const S& cs, const SaeConfig& c, std::uint6
     s.after_update();
     { cs.forward(x) } -> std::same_as<at::Tensor>;
 };
+
+namespace detail {
+
+// Every SAE type's check of the config it is built from: valid, and of its
+// own architecture.
+inline void require_architecture(const SaeConfig& c, Architecture a) {
+    c.validate();
+    if (c.architecture != a)
+        throw std::invalid_argument(std::string("this SAE type needs architecture ") + architecture_name(a) +
+                                    ", got " + architecture_name(c.architecture));
+}
+
+// Firing counts, (n) int64, and the mean L0 of a (tokens, n) activation
+// matrix: how every architecture with dense activations fills its StepResult.
+inline void dense_firing(const at::Tensor& acts, StepResult& r) {
+    const auto active = acts > 0;
+    r.fired = active.sum(0).to(at::kLong);
+    r.l0 = active.sum().to(at::kDouble) / static_cast<double>(std::max<std::int64_t>(1, acts.size(0)));
+}
+
+}  // namespace detail
 
 // The FVU's denominator: the batch's total variance Σ‖x − mean(x)‖².
 inline at::Tensor total_variance(const at::Tensor& x) { return (x - x.mean(0)).pow(2).sum(); }

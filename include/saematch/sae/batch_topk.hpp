@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
-#include "saematch/sae/relu_l1.hpp"
 #include "saematch/sae/topk.hpp"
 
 namespace saematch::sae {
@@ -40,6 +39,7 @@ inline TopKCodes codes_from_mask(const at::Tensor& acts, const at::Tensor& selec
 }
 
 struct BatchTopKSae {
+    static constexpr Architecture architecture = Architecture::batchtopk;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec;
     at::Tensor threshold;  // (1): the inference threshold; not trained by gradient; < 0 until the first batch

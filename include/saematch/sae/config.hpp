@@ -1,9 +1,14 @@
 // What defines an SAE, independent of its weights: the architecture, the
 // sizes, and the knobs of its sparsity. Torch-free, so that checkpoint
-// readers (io/) and the comparison can use it without LibTorch.
+// readers (io/) and the comparison can use it without LibTorch, and so that
+// the Python package validates its SAEConfig here without loading torch.
 #pragma once
 
+#include <array>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -17,23 +22,54 @@ enum class Architecture {
     jumprelu,   // a learned threshold per latent, straight-through L0 (SAELens)
 };
 
-inline const char* architecture_name(Architecture a) {
-    switch (a) {
-        case Architecture::topk: return "topk";
-        case Architecture::batchtopk: return "batchtopk";
-        case Architecture::relu: return "relu";
-        case Architecture::gated: return "gated";
-        case Architecture::jumprelu: return "jumprelu";
-    }
-    return "unknown";
+// The torch-free half of the architecture registry: every architecture once,
+// in enum order, with what code outside sae/ needs to know about it. The
+// LibTorch half (the SAE type of each) is sae/registry.hpp; the Python
+// package reads this list (saematch._core.architectures).
+struct ArchitectureInfo {
+    Architecture architecture;
+    const char* name;  // in cfg.json and in the Python API
+    // k (active latents per token) is its sparsity, and its codes are sparse
+    // (values, indices) pairs; the others' codes are dense activations.
+    bool uses_k;
+};
+
+inline constexpr std::array<ArchitectureInfo, 5> kArchitectures{{
+    {Architecture::topk, "topk", true},
+    {Architecture::batchtopk, "batchtopk", true},
+    {Architecture::relu, "relu", false},
+    {Architecture::gated, "gated", false},
+    {Architecture::jumprelu, "jumprelu", false},
+}};
+
+namespace detail {
+constexpr bool registry_in_enum_order() {
+    for (std::size_t i = 0; i < kArchitectures.size(); ++i)
+        if (static_cast<std::size_t>(kArchitectures[i].architecture) != i) return false;
+    return true;
+}
+}  // namespace detail
+static_assert(detail::registry_in_enum_order(), "kArchitectures lists every Architecture once, in enum order");
+
+inline const ArchitectureInfo& architecture_info(Architecture a) {
+    const auto i = static_cast<std::size_t>(a);
+    if (i >= kArchitectures.size()) throw std::invalid_argument("not an SAE architecture: " + std::to_string(i));
+    return kArchitectures[i];
+}
+
+inline const char* architecture_name(Architecture a) { return architecture_info(a).name; }
+
+// "topk, batchtopk, relu, gated, jumprelu", for messages.
+inline std::string architecture_names() {
+    std::string out;
+    for (const auto& info : kArchitectures) out += (out.empty() ? "" : ", ") + std::string(info.name);
+    return out;
 }
 
 inline Architecture parse_architecture(const std::string& name) {
-    for (auto a : {Architecture::topk, Architecture::batchtopk, Architecture::relu, Architecture::gated,
-                   Architecture::jumprelu})
-        if (name == architecture_name(a)) return a;
-    throw std::invalid_argument("unknown SAE architecture '" + name +
-                                "'; known: topk, batchtopk, relu, gated, jumprelu");
+    for (const auto& info : kArchitectures)
+        if (name == info.name) return info.architecture;
+    throw std::invalid_argument("architecture must be one of " + architecture_names() + ", got '" + name + "'");
 }
 
 struct SaeConfig {
@@ -41,7 +77,8 @@ struct SaeConfig {
     std::int64_t d_in = 0;         // width of the activations
     std::int64_t num_latents = 0;  // the paper's SAEs: 32x d_in (Pythia), 32x (Llama)
     // Active latents per token (topk; batchtopk on average; the other
-    // architectures ignore it). sparsify's default is 32.
+    // architectures ignore it, but it must still be a count: it is written
+    // to cfg.json and read back). sparsify's default is 32.
     std::int64_t k = 32;
     // Weight of the sparsity penalty: L1 of the activations times decoder
     // norms (relu, gated), or the L0 (jumprelu). Scale-dependent: it
@@ -60,23 +97,43 @@ struct SaeConfig {
     double auxk_alpha = 0.0;
     bool multi_topk = false;
 
-    // Throws std::invalid_argument naming the field that is wrong.
-    void validate() const {
-        if (d_in < 1) throw std::invalid_argument("SaeConfig::d_in must be at least 1, got " + std::to_string(d_in));
-        if (num_latents < 1)
-            throw std::invalid_argument("SaeConfig::num_latents must be at least 1, got " +
-                                        std::to_string(num_latents));
-        const bool uses_k = architecture == Architecture::topk || architecture == Architecture::batchtopk;
-        if (uses_k && (k < 1 || k > num_latents))
-            throw std::invalid_argument("SaeConfig::k must be in [1, num_latents = " + std::to_string(num_latents) +
-                                        "], got " + std::to_string(k));
-        if (!(sparsity_coefficient >= 0.0))
-            throw std::invalid_argument("SaeConfig::sparsity_coefficient must be >= 0");
-        if (!(jumprelu_init_threshold > 0.0) || !(jumprelu_bandwidth > 0.0))
-            throw std::invalid_argument("SaeConfig::jumprelu_init_threshold and jumprelu_bandwidth must be > 0");
-        if (!(auxk_alpha >= 0.0)) throw std::invalid_argument("SaeConfig::auxk_alpha must be >= 0");
+    // The one validator of an SAE's config (Python's SAEConfig calls it too).
+    // Throws std::invalid_argument naming the field, its value and the rule,
+    // after "<subject>: " (none for an empty subject: a caller that names
+    // the source itself, such as a cfg.json's path).
+    // Real-valued knobs must be finite: an infinite threshold or bandwidth
+    // kills every latent, an infinite coefficient makes every loss infinite.
+    void validate(const std::string& subject = "SaeConfig") const {
+        const auto fail = [&](const std::string& message) {
+            throw std::invalid_argument(subject.empty() ? message : subject + ": " + message);
+        };
+        const auto count = [&](const char* field, std::int64_t value) {
+            if (value < 1) fail(std::string(field) + " must be a positive integer, got " + std::to_string(value));
+        };
+        const auto real = [&](const char* field, double value, bool zero_allowed) {
+            if (!std::isfinite(value) || value < 0.0 || (value == 0.0 && !zero_allowed))
+                fail(std::string(field) + " must be a finite number " + (zero_allowed ? ">= 0" : "> 0") + ", got " +
+                     number_text(value));
+        };
+        count("d_in", d_in);
+        count("num_latents", num_latents);
+        count("k", k);
+        if (architecture_info(architecture).uses_k && k > num_latents)
+            fail("k = " + std::to_string(k) + " exceeds num_latents = " + std::to_string(num_latents) +
+                 " (k must be in [1, num_latents] for " + architecture_name(architecture) + ")");
+        real("sparsity_coefficient", sparsity_coefficient, true);
+        real("jumprelu_init_threshold", jumprelu_init_threshold, false);
+        real("jumprelu_bandwidth", jumprelu_bandwidth, false);
+        real("auxk_alpha", auxk_alpha, true);
         if (!(batchtopk_threshold_momentum > 0.0 && batchtopk_threshold_momentum <= 1.0))
-            throw std::invalid_argument("SaeConfig::batchtopk_threshold_momentum must be in (0, 1]");
+            fail("batchtopk_threshold_momentum must be in (0, 1], got " + number_text(batchtopk_threshold_momentum));
+    }
+
+private:
+    static std::string number_text(double x) {
+        std::ostringstream out;
+        out << x;  // 0.001 and inf, where std::to_string would print 0.001000 and inf alike but 1e-09 as 0.000000
+        return out.str();
     }
 };
 

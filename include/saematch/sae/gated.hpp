@@ -23,11 +23,11 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
-#include "saematch/sae/relu_l1.hpp"
 
 namespace saematch::sae {
 
 struct GatedSae {
+    static constexpr Architecture architecture = Architecture::gated;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_gate, r_mag, b_mag, W_dec, b_dec;  // (n, d), (n), (n), (n), (n, d), (d)
 

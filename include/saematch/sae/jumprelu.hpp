@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
-#include "saematch/sae/relu_l1.hpp"
 
 namespace saematch::sae {
 
 struct JumpReluSae {
+    static constexpr Architecture architecture = Architecture::jumprelu;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec, log_threshold;  // ..., (n)
 

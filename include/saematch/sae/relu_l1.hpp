@@ -24,25 +24,8 @@
 
 namespace saematch::sae {
 
-namespace detail {
-
-inline void require_architecture(const SaeConfig& c, Architecture a) {
-    c.validate();
-    if (c.architecture != a)
-        throw std::invalid_argument(std::string("this SAE type needs architecture ") + architecture_name(a) +
-                                    ", got " + architecture_name(c.architecture));
-}
-
-// (n) int64 firing counts and mean L0 from a (tokens, n) activation matrix.
-inline void dense_firing(const at::Tensor& acts, StepResult& r) {
-    const auto active = acts > 0;
-    r.fired = active.sum(0).to(at::kLong);
-    r.l0 = active.sum().to(at::kDouble) / static_cast<double>(std::max<std::int64_t>(1, acts.size(0)));
-}
-
-}  // namespace detail
-
 struct ReluSae {
+    static constexpr Architecture architecture = Architecture::relu;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec;  // (n, d), (n), (n, d), (d)
 

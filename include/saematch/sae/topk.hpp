@@ -122,6 +122,7 @@ inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tenso
 }
 
 struct TopKSae {
+    static constexpr Architecture architecture = Architecture::topk;  // its entry in sae/registry.hpp
     SaeConfig config;
     at::Tensor W_enc;  // (n, d)
     at::Tensor b_enc;  // (n)

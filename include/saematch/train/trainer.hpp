@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -254,12 +255,40 @@ public:
         return stats;
     }
 
-    // Steps through `data` (tokens, d) in order, batch_size rows at a time,
-    // from where the previous call (or the checkpoint) left off, until the
-    // trainer has used `tokens` tokens in all (0: one more pass). At the end
-    // of the data it starts over, same order; a last batch shorter than 2
-    // rows is skipped. progress(trainer, stats) is called after every step
-    // and may throw to stop (the trainer stays consistent).
+    // The rows [start, start + count) of the next batch.
+    struct DataSlice {
+        std::int64_t start = 0, count = 0;
+    };
+
+    // The walk over a (rows, d) data set that train() and the Python loop
+    // both take: the next batch_size rows from the data position (where the
+    // previous batch, or the checkpoint, left off) until the trainer has used
+    // `goal` tokens in all; at the end of the data it starts over, same
+    // order, and a last batch shorter than 2 rows (no variance) is skipped.
+    // Moves the data position past the slice it returns (so a checkpoint
+    // after the step records where the next one starts); nullopt when the
+    // goal is reached or no batch of 2 rows fits before it (then the
+    // position does not move).
+    std::optional<DataSlice> next_slice(std::int64_t rows, std::int64_t goal) {
+        if (rows < 2) throw std::invalid_argument("training data needs at least 2 tokens, got " + std::to_string(rows));
+        std::int64_t row = data_row_ < rows ? data_row_ : 0;  // a shorter data set than the checkpoint's: from the start
+        while (tokens_ < goal) {
+            const std::int64_t take = std::min({options_.batch_size, goal - tokens_, rows - row});
+            if (take >= 2) {
+                data_row_ = (row + take) % rows;
+                return DataSlice{row, take};
+            }
+            if (row == 0) break;  // fewer than 2 tokens left to the goal
+            row = 0;              // too short for a variance: start the next pass
+        }
+        return std::nullopt;  // the position stays where the last batch left it, as a checkpoint has it
+    }
+
+    // Steps through `data` (tokens, d) along next_slice, until the trainer
+    // has used `tokens` tokens in all (0: one more pass).
+    // progress(trainer, stats) is called after every step and may throw to
+    // stop (the trainer stays consistent). A step that throws leaves the data
+    // position at its batch.
     void train(const at::Tensor& data, std::int64_t tokens = 0,
                const std::function<void(const Trainer&, const std::vector<StepStats>&)>& progress = {}) {
         if (data.dim() != 2 || data.size(1) != config_.d_in)
@@ -267,18 +296,18 @@ public:
                                         "), got " + std::to_string(data.dim()) + "-D with last size " +
                                         std::to_string(data.dim() ? data.size(-1) : 0));
         const std::int64_t rows = data.size(0);
-        if (rows < 2) throw std::invalid_argument("training data needs at least 2 tokens");
         const std::int64_t goal = tokens > 0 ? tokens : tokens_ + rows;
-        if (data_row_ >= rows) data_row_ = 0;
-        while (tokens_ < goal) {
-            const std::int64_t take = std::min({options_.batch_size, goal - tokens_, rows - data_row_});
-            if (take < 2) {  // too short for a variance: start the next pass
-                if (data_row_ == 0) break;
-                data_row_ = 0;
-                continue;
+        while (true) {
+            const std::int64_t row_before = data_row_;
+            const auto slice = next_slice(rows, goal);
+            if (!slice) break;
+            std::vector<StepStats> stats;
+            try {
+                stats = step(data.narrow(0, slice->start, slice->count));
+            } catch (...) {
+                data_row_ = row_before;
+                throw;
             }
-            const auto stats = step(data.narrow(0, data_row_, take));
-            data_row_ = (data_row_ + take) % rows;
             if (progress) progress(*this, stats);
         }
     }
@@ -307,6 +336,12 @@ private:
     const std::vector<at::Tensor>& init_parameters() {
         config_.validate();
         if (options_.seeds.empty()) throw std::invalid_argument("TrainOptions::seeds must name at least one seed");
+        // Two equal seeds would train the same SAE twice and write one seed_<s>/ over the other.
+        for (std::size_t i = 0; i < options_.seeds.size(); ++i)
+            for (std::size_t j = 0; j < i; ++j)
+                if (options_.seeds[i] == options_.seeds[j])
+                    throw std::invalid_argument("TrainOptions::seeds must differ, got seed " +
+                                                std::to_string(options_.seeds[i]) + " twice");
         if (options_.batch_size < 2)
             throw std::invalid_argument("TrainOptions::batch_size must be at least 2, got " +
                                         std::to_string(options_.batch_size));

@@ -1,0 +1,33 @@
+// The torch-free SAE definitions the Python package reads instead of
+// keeping its own copies: the architecture registry (sae/config.hpp) and the
+// config's one validator, reached through the config transport.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sae_config_transport.hpp"
+#include "saematch/sae/config.hpp"
+
+namespace py = pybind11;
+
+namespace saematch::python {
+
+void bind_sae(py::module_& m) {
+    m.def(
+        "architectures",
+        [] {
+            std::vector<std::tuple<std::string, bool>> out;
+            for (const auto& info : sae::kArchitectures) out.emplace_back(info.name, info.uses_k);
+            return out;
+        },
+        "Every SAE architecture as (name, uses_k): uses_k when k is its sparsity and its codes are sparse "
+        "(values, indices) pairs.");
+    m.def(
+        "check_sae_config", [](const py::dict& fields) { config_from_python(fields); }, py::arg("fields"),
+        "Raises ValueError naming the field when SAEConfig's fields (a dict, as in cfg.json) are not a valid SAE.");
+}
+
+}  // namespace saematch::python
