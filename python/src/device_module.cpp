@@ -69,6 +69,7 @@ py::dict traffic(const aten::DeviceBackend& backend) {
     d["device"] = backend.options().device.str();
     d["bytes_to_device"] = backend.traffic().to_device;
     d["bytes_to_host"] = backend.traffic().to_host;
+    d["row_uploads"] = backend.traffic().row_uploads;
     return d;
 }
 

@@ -24,6 +24,7 @@ namespace saematch::similarity::aten {
 struct Traffic {
     std::int64_t to_device = 0;
     std::int64_t to_host = 0;
+    std::int64_t row_uploads = 0;  // sets of unit rows sent (DeviceRows made)
 };
 
 inline at::Tensor to_host(const at::Tensor& t, Traffic& traffic) {
@@ -90,6 +91,7 @@ public:
         const auto n = host.rows.rows(), d = host.rows.cols();
         const at::Tensor rows = at::from_blob(const_cast<float*>(host.rows.data()), {n, d}, at::kFloat);
         rows_ = to_device(rows, device, traffic).contiguous();
+        ++traffic.row_uploads;
         at::Tensor dead = at::empty({n}, at::kBool);
         bool* flag = dead.data_ptr<bool>();
         for (std::int64_t i = 0; i < n; ++i) flag[i] = host.dead[static_cast<std::size_t>(i)] != 0;

@@ -149,6 +149,7 @@ private:
             const at::Tensor overflowed = to_host(overflow.nonzero().squeeze(1), traffic_);
             recomputed = overflowed.numel();
             if (recomputed > 0) keep.index_fill_(0, overflowed.to(self.device()), false);
+            if (bf16_) narrow_in_float32(top, self, other, k_live, keep);
             const at::Tensor pos = keep.nonzero();  // row-major: grouped by line
             line = pos.select(1, 0);
             member = top.index.reshape({-1}).index_select(0, pos.select(1, 0) * p + pos.select(1, 1));
@@ -171,6 +172,32 @@ private:
         out.index.assign(members.data_ptr<std::int32_t>(), members.data_ptr<std::int32_t>() + members.numel());
         out.accurate.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
         return recomputed;
+    }
+
+    // A bfloat16 pool is wide (its margin is some 80 times float32's, about
+    // 250 entries a line at d = 4096), and every member would cost an exact
+    // dot product. So the pool is narrowed first by its members' float32
+    // values, the same margin rule one level down: the pool holds the exact
+    // top k, so its k-th best float32 value is at most the exact k-th + E,
+    // and every exact top-k member has a float32 value >= the exact k-th − E.
+    void narrow_in_float32(const detail::RunningTop& top, DeviceRows& self, DeviceRows& other, std::int64_t k_live,
+                           at::Tensor& keep) {
+        const std::int64_t lines = top.index.size(0), p = top.index.size(1), d = self.dim();
+        const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 28) / std::max<std::int64_t>(1, p * d));
+        Float32Products exact;
+        for (std::int64_t l0 = 0; l0 < lines; l0 += chunk) {
+            const std::int64_t count = std::min(chunk, lines - l0);
+            const at::Tensor members = top.index.narrow(0, l0, count).clamp_min(0).reshape({-1});
+            const at::Tensor y = other.unit().index_select(0, members).view({count, p, d});
+            const at::Tensor x = self.unit().narrow(0, l0, count).unsqueeze(2);
+            at::Tensor f = at::bmm(y, x).squeeze(2);  // count x p, float32
+            at::Tensor kept = keep.narrow(0, l0, count);
+            f.masked_fill_(kept.logical_not(), detail::kNegInf);
+            const at::Tensor kth = std::get<0>(f.topk(std::min(k_live, p), 1)).select(1, std::min(k_live, p) - 1);
+            const at::Tensor threshold = float_at_most(kth.to(at::kDouble) - recompute_margin_).unsqueeze(1);
+            // Lines with fewer than k_live members (dead lines, none kept) keep what they have.
+            kept.logical_and_(f.ge(threshold).logical_or_(kth.eq(detail::kNegInf).unsqueeze(1)));
+        }
     }
 
     // Whole lines of S in float32 (like the CPU pass's recomputation), a
