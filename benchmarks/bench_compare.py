@@ -550,7 +550,7 @@ def parse_args(argv=None):
                    help=f"subset of {','.join(CONTENDERS)} (default all; --scale: floor,saematch)")
     p.add_argument("--authors-timeout", type=float, default=None,
                    help="seconds the authors' pipeline may run (both matchings) before it is stopped and "
-                        "reported as '> T s' (default 1800; with --device 120 on cuda, 60 on cpu)")
+                        "reported as '> T s' (default 1800; with --device 60)")
     p.add_argument("--floor-fraction", type=float, default=None,
                    help="fraction of the GEMM floor's row blocks to time (default 1; 1/8 with --scale above "
                         "32768)")

@@ -216,7 +216,7 @@ def main(args) -> int:
     screens = [s for s in args.device_screens.split(",") if s]
     authors_sizes = args.authors_sizes or ([CUDA_SIZES[0]] if device.type == "cuda" else sizes[:1])
     if args.authors_timeout is None:
-        args.authors_timeout = 120.0 if device.type == "cuda" else 60.0
+        args.authors_timeout = 60.0
     when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"bench_compare --device {device} ({name})  {when}  commit {git_revision()} "

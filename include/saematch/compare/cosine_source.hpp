@@ -14,8 +14,9 @@
 // Sorting the columns by t'_j with prefix and suffix minima gives the
 // smallest right-hand side of every row in O(log m). Only rows this bound
 // cannot prove are recomputed (one GEMM per batch, screened_rows.hpp, or on
-// a device: row_settler.hpp); a recomputed value settles a pair when it clears the bound by its error
-// bound, and the few pairs it cannot settle get their accurate value. So nothing is waved through as
+// a device: row_settler.hpp); a recomputed value settles a pair when it
+// clears the bound by its error bound, and the few pairs it cannot settle
+// get their accurate value. So nothing is waved through as
 // "rounding": a certified matching is optimal for the costs above, and the
 // certified gap is 0.
 #pragma once
