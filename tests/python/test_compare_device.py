@@ -64,7 +64,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("screen", ["float32", "bfloat16"])
-@pytest.mark.parametrize("candidates", [1, 3, 32])
+@pytest.mark.parametrize("candidates", [1, 32])
 def test_device_path_on_cpu_tensors_gives_the_core_result(case, screen, candidates):
     """candidates = 1 forces certificate rounds (the lists alone prove
     little), so the device's recomputed rows are exercised; tiles smaller
@@ -123,6 +123,17 @@ def test_compare_many_on_a_device_uploads_each_sae_once_and_matches_the_core():
         np.testing.assert_array_equal(x, y)
     traffic = on_device.pairs[(0, 1)].stats["device"]  # the whole call's
     assert traffic["row_uploads"] == 2 * 3, "an SAE was uploaded more than once"
+
+
+def test_saes_with_dead_latents_are_uploaded_once_too():
+    """Their live rows, which each matching matches, are gathered on the
+    device from the one upload."""
+    a, b = dead_and_duplicates()
+    c = (a[0][::-1].copy(), a[1][::-1].copy())
+    kw = dict(method="sparse", progress=False, candidates=3)
+    on_device = sm.compare_many([a, b, c], device="cpu", screen="float32", **kw)
+    assert on_device.pairs[(0, 1)].stats["device"]["row_uploads"] == 2 * 3
+    assert_same(on_device.pairs[(1, 2)], sm.compare(b, c, **kw))
 
 
 def test_device_progress_moves_during_the_screen():

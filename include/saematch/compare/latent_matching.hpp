@@ -277,6 +277,10 @@ inline LatentMatching match_latents(const similarity::UnitRows& a, const similar
         }
     }
     const similarity::UnitRows la = detail::select_rows(a, live_a), lb = detail::select_rows(b, live_b);
+    if (options.backend) {
+        options.backend->subset_of(la, a, live_a);
+        options.backend->subset_of(lb, b, live_b);
+    }
     return detail::expand(detail::match_live(la, lb, options, live_prefer), live_a, live_b,
                           static_cast<std::size_t>(na), static_cast<std::size_t>(nb));
 }

@@ -7,7 +7,9 @@
 // the RowSettler contract, so the matching never depends on it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "saematch/compare/row_settler.hpp"
@@ -30,6 +32,14 @@ public:
                                                 const similarity::CandidateLists& lists) = 0;
     // LatentMatching::screen for lists screened here, e.g. "float32 on cuda:0".
     virtual std::string screen_name(const similarity::CandidateLists& lists) const = 0;
+    // `subset` holds rows `rows` of `parent` (the live latents that
+    // match_latents matches when some are dead) and is about to be matched:
+    // a backend that already holds `parent` may make it from that copy
+    // rather than receive it again. `subset` lives until that matching ends.
+    virtual void subset_of(const similarity::UnitRows& subset, const similarity::UnitRows& parent,
+                           std::span<const std::int32_t> rows) {
+        (void)subset, (void)parent, (void)rows;
+    }
 };
 
 }  // namespace saematch::compare

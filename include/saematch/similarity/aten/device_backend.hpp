@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <span>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -95,6 +97,16 @@ public:
                                                   options_.settle_elements, traffic_);
     }
 
+    // Live rows of a kept SAE: gathered on the device, not sent again.
+    void subset_of(const UnitRows& subset, const UnitRows& parent, std::span<const std::int32_t> rows) override {
+        const auto hit = kept_.find(&parent);
+        if (hit == kept_.end()) return;
+        auto made = std::make_shared<DeviceRows>(subset, *hit->second, std::vector<std::int32_t>(rows.begin(), rows.end()),
+                                                 traffic_);
+        derived_.push_back({{&subset, subset.rows.data(), subset.rows.rows()}, std::move(made)});
+        if (derived_.size() > 2) derived_.erase(derived_.begin());  // one matching's two sides
+    }
+
     std::string screen_name(const CandidateLists& lists) const override {
         return std::string(lists.bf16_screen ? "bfloat16" : "float32") + " on " + options_.device.str();
     }
@@ -117,6 +129,9 @@ private:
     // live rows of an SAE with dead latents).
     std::shared_ptr<DeviceRows> device_rows(const UnitRows& rows) {
         if (auto hit = kept_.find(&rows); hit != kept_.end()) return hit->second;
+        // A subset announced by subset_of: the same object, the same buffer.
+        for (auto& [key, device] : derived_)
+            if (key.rows == &rows && key.data == rows.rows.data() && key.count == rows.rows.rows()) return device;
         return std::make_shared<DeviceRows>(rows, options_.device, traffic_);
     }
 
@@ -154,6 +169,12 @@ private:
     Traffic traffic_;
     std::map<const UnitRows*, std::shared_ptr<DeviceRows>> kept_;
     std::vector<std::pair<const UnitRows*, std::shared_ptr<DeviceRows>>> recent_;
+    struct SubsetKey {
+        const UnitRows* rows;
+        const float* data;
+        std::ptrdiff_t count;
+    };
+    std::vector<std::pair<SubsetKey, std::shared_ptr<DeviceRows>>> derived_;  // the latest subset_of() calls
 };
 
 }  // namespace saematch::similarity::aten

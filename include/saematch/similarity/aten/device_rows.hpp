@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "saematch/similarity/bf16_gemm.hpp"
 #include "saematch/similarity/unit_rows.hpp"
@@ -96,6 +97,16 @@ public:
         bool* flag = dead.data_ptr<bool>();
         for (std::int64_t i = 0; i < n; ++i) flag[i] = host.dead[static_cast<std::size_t>(i)] != 0;
         dead_ = to_device(dead, device, traffic);
+    }
+
+    // Rows `rows` of `parent`, already on the device: `host` is their host
+    // copy (all live, as match_latents' subsets are).
+    DeviceRows(const UnitRows& host, const DeviceRows& parent, const std::vector<std::int32_t>& rows, Traffic& traffic)
+        : host_(&host), device_(parent.device_) {
+        const at::Tensor ids = at::tensor(std::vector<std::int64_t>(rows.begin(), rows.end()), at::kLong);
+        const at::Tensor on_device = to_device(ids, device_, traffic);
+        rows_ = parent.rows_.index_select(0, on_device);
+        dead_ = parent.dead_.index_select(0, on_device);
     }
 
     const UnitRows& host() const { return *host_; }
