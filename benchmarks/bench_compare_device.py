@@ -233,8 +233,8 @@ def main(args) -> int:
     for r in rows:
         cells = [f"{r[f'saematch_{s}']['seconds']:.2f} s ({r[f'saematch_{s}']['ratio_to_floor']:.1f}x)" for s in screens]
         a = r.get("authors", {})
-        anchor = (f"{a['seconds']:.1f} s ({r['authors_over_saematch']:.0f}x)" if a.get("seconds")
-                  else f"> {a['at_least']:g} s (>= {r['authors_over_saematch_at_least']:.0f}x)" if a.get("at_least")
+        anchor = (f"{a['seconds']:.1f} s ({r['authors_over_saematch']:.1f}x)" if a.get("seconds")
+                  else f"> {a['at_least']:g} s (>= {r['authors_over_saematch_at_least']:.1f}x)" if a.get("at_least")
                   else "-")
         print(f"| {r['n']} x {r['d']} | {r['floor_s']:.2f} s | {r['floor_topk_s']:.2f} s | " + " | ".join(cells)
               + f" | {anchor} |")
