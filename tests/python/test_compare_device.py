@@ -136,6 +136,12 @@ def test_saes_with_dead_latents_are_uploaded_once_too():
     assert_same(on_device.pairs[(1, 2)], sm.compare(b, c, **kw))
 
 
+def test_dense_matchings_send_nothing_to_the_device():
+    a, b = _device_case()
+    r = sm.compare(a, b, device="cpu", method="dense", progress=False)
+    assert r.stats["device"]["row_uploads"] == 0 and r.stats["device"]["bytes_to_host"] == 0
+
+
 def test_device_progress_moves_during_the_screen():
     a, b = _device_case()
     seen = []

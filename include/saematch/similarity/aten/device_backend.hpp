@@ -51,11 +51,10 @@ class DeviceBackend final : public compare::ScreenBackend {
 public:
     explicit DeviceBackend(DeviceBackendOptions options) : options_(std::move(options)) {}
 
-    // Uploads `rows` now and keeps it for every matching that uses it (the
-    // SAEs of compare_many, each sent once). `rows` must outlive the backend.
-    void keep(const UnitRows& rows) {
-        if (!kept_.count(&rows)) kept_[&rows] = std::make_shared<DeviceRows>(rows, options_.device, traffic_);
-    }
+    // Keeps `rows` on the device from its first use on, for every matching
+    // that uses it (the SAEs of compare_many, each sent once; none sent for
+    // dense matchings, which stay on the host). `rows` must outlive the backend.
+    void keep(const UnitRows& rows) { kept_.try_emplace(&rows); }
 
     const Traffic& traffic() const { return traffic_; }
     const DeviceBackendOptions& options() const { return options_; }
@@ -101,7 +100,7 @@ public:
     void subset_of(const UnitRows& subset, const UnitRows& parent, std::span<const std::int32_t> rows) override {
         const auto hit = kept_.find(&parent);
         if (hit == kept_.end()) return;
-        auto made = std::make_shared<DeviceRows>(subset, *hit->second, std::vector<std::int32_t>(rows.begin(), rows.end()),
+        auto made = std::make_shared<DeviceRows>(subset, *device_rows(parent), std::vector<std::int32_t>(rows.begin(), rows.end()),
                                                  traffic_);
         derived_.push_back({{&subset, subset.rows.data(), subset.rows.rows()}, std::move(made)});
         if (derived_.size() > 2) derived_.erase(derived_.begin());  // one matching's two sides
@@ -128,7 +127,10 @@ private:
     // Kept rows, or a fresh upload (rows made for one matching, e.g. the
     // live rows of an SAE with dead latents).
     std::shared_ptr<DeviceRows> device_rows(const UnitRows& rows) {
-        if (auto hit = kept_.find(&rows); hit != kept_.end()) return hit->second;
+        if (auto hit = kept_.find(&rows); hit != kept_.end()) {
+            if (!hit->second) hit->second = std::make_shared<DeviceRows>(rows, options_.device, traffic_);
+            return hit->second;
+        }
         // A subset announced by subset_of: the same object, the same buffer.
         for (auto& [key, device] : derived_)
             if (key.rows == &rows && key.data == rows.rows.data() && key.count == rows.rows.rows()) return device;
@@ -138,7 +140,6 @@ private:
     // The rows of the latest candidates() call: the certificate that follows
     // it uses the same ones.
     std::shared_ptr<DeviceRows> find(const UnitRows& rows) {
-        if (auto hit = kept_.find(&rows); hit != kept_.end()) return hit->second;
         for (auto& [host, device] : recent_)
             if (host == &rows) return device;
         throw std::logic_error("DeviceBackend::settler: these rows were not screened by this backend");
@@ -167,7 +168,7 @@ private:
 
     DeviceBackendOptions options_;
     Traffic traffic_;
-    std::map<const UnitRows*, std::shared_ptr<DeviceRows>> kept_;
+    std::map<const UnitRows*, std::shared_ptr<DeviceRows>> kept_;  // null until first used
     std::vector<std::pair<const UnitRows*, std::shared_ptr<DeviceRows>>> recent_;
     struct SubsetKey {
         const UnitRows* rows;
