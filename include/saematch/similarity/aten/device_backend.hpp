@@ -121,7 +121,7 @@ private:
     }
 
     static double bf16_bound(DeviceRows& a, DeviceRows& b) {
-        return bf16_gemm_error_bound(a.bf16_error(), b.bf16_error(), a.dim(), kDeviceUnitRoundoff);
+        return bf16_gemm_error_bound(a.bf16_error(), b.bf16_error(), a.dim(), kTensorCoreUnitRoundoff);
     }
 
     // Kept rows, or a fresh upload (rows made for one matching, e.g. the

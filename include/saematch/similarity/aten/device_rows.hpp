@@ -82,9 +82,20 @@ private:
 };
 
 // The unit roundoff the device's float32 accumulation is trusted to: 2⁻²³
-// (faithful, not necessarily round-to-nearest), since tensor cores and some
-// cuBLAS kernels truncate; a little more margin, never a wrong bound.
+// (faithful, not necessarily round-to-nearest) for float32 GEMMs, whose
+// kernels may not promise IEEE rounding; a little more margin, never a
+// wrong bound.
 inline constexpr double kDeviceUnitRoundoff = 0x1p-23;
+// Tensor cores (the bfloat16 screen) add a block of exact products to the
+// accumulator in one step, aligning every term to the largest and
+// truncating, then truncate the sum (Fasi, Higham, Mikaitis, Pranesh,
+// "Numerical behavior of NVIDIA tensor cores", PeerJ CS 2021). A term then
+// loses less than 2⁻²³ times the largest term of its block, at most
+// ‖â‖‖b̂‖ for our rows, and each block's sum less than 2⁻²³ times the sum
+// of magnitudes: in all under d · 2⁻²² · ‖â‖‖b̂‖, which is the γ term of
+// bf16_gemm_error_bound with this unit. (Not Higham's relative model, which
+// truncating alignment does not obey term by term.)
+inline constexpr double kTensorCoreUnitRoundoff = 0x1p-22;
 
 class DeviceRows {
 public:
