@@ -12,7 +12,6 @@ from test_compare import _device_case, planted_pair, unit
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytestmark = pytest.mark.filterwarnings("ignore::saematch.compare.OrientationWarning")
-pytest.importorskip("saematch._device", reason="saematch was built without torch")
 
 FIELDS = ("enc_partner", "dec_partner", "enc_cos", "dec_cos", "max_cos_enc", "max_cos_dec", "agree")
 
