@@ -262,7 +262,7 @@ def test_torch_device_gives_the_cpu_result_exactly(method):
     rows run there, the dense method stays on the host; every field is the
     core's."""
     torch = _torch()
-        a, b = _device_case()
+    a, b = _device_case()
     kw = dict(method=method, progress=False, candidates=3, block_rows=128, block_cols=200, screen="float32")
     on_device = sm.compare(a, b, device="cpu", **kw)
     on_core = sm.compare(a, b, **kw)
