@@ -30,6 +30,8 @@ at n = 32768.
     python benchmarks/bench_compare.py --sizes 8192 --json benchmarks/results/compare.json
     python benchmarks/bench_compare.py --scale 147456     # saematch + floor (sampled) at the paper's largest size
     python benchmarks/bench_compare.py --report OUT.json --markdown   # reprint a saved run
+    python benchmarks/bench_compare.py --device cuda --json OUT.json  # on a GPU: bench_compare_device.py
+    python benchmarks/bench_compare.py --device cpu                   # its dry run, tiny sizes
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_compare_device  # noqa: E402
 from common import (  # noqa: E402
     PeakRSS,
     best_of,
@@ -545,9 +548,9 @@ def parse_args(argv=None):
                         "the floor is timed on --floor-fraction of its rows and extrapolated")
     p.add_argument("--contenders", type=lambda s: [x for x in s.split(",") if x],
                    help=f"subset of {','.join(CONTENDERS)} (default all; --scale: floor,saematch)")
-    p.add_argument("--authors-timeout", type=float, default=1800.0,
+    p.add_argument("--authors-timeout", type=float, default=None,
                    help="seconds the authors' pipeline may run (both matchings) before it is stopped and "
-                        "reported as '> T s' (default 1800)")
+                        "reported as '> T s' (default 1800; with --device 60)")
     p.add_argument("--floor-fraction", type=float, default=None,
                    help="fraction of the GEMM floor's row blocks to time (default 1; 1/8 with --scale above "
                         "32768)")
@@ -562,11 +565,16 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="OUT", help="also save all results as JSON")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--report", metavar="JSON", help="print the tables of a run saved with --json, run nothing")
+    bench_compare_device.add_arguments(p)
     # internal: one contender in this process
     p.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     p.add_argument("--child-dir", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.device:
+        return args
+    if args.authors_timeout is None:
+        args.authors_timeout = 1800.0
     if args.contenders:
         for c in args.contenders:
             if c not in CONTENDERS:
@@ -585,6 +593,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.device:  # the whole comparison on a torch device: bench_compare_device.py
+        return bench_compare_device.main(args)
     if args.child:
         return child_main(args)
     if args.report:

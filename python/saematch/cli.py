@@ -1,8 +1,8 @@
 """The ``saematch`` command.
 
     saematch compare PATH_A PATH_B [--rule paper|separate|decoder] [--threshold 0.7]
-                     [--json OUT] [--plots DIR]
-    saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR]
+                     [--json OUT] [--plots DIR] [--device cuda] [--screen auto|float32|bfloat16]
+    saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR] [--device ...]
     saematch demo [--out saematch-demo] [--scale cpu|full|quick] [--device cpu|cuda]
 
 PATHs are SAE folders (saematch's, sparsify's or SAELens's); for compare-many
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--plots", metavar="DIR", help="write the paper's figures as PNG into DIR")
         q.add_argument("--quiet", action="store_true",
                        help="no progress bar and no summary (errors still go to stderr; use --json for results)")
+        q.add_argument("--device", default=None,
+                       help="torch device for the streamed matching, e.g. cuda (default: this CPU's core); "
+                            "same result, only O(n * candidates) numbers cross to the host")
+        q.add_argument("--screen", choices=("auto", "float32", "bfloat16"), default="auto",
+                       help="arithmetic of the cosine screen (default auto); never changes the result")
 
     c = sub.add_parser("compare", help="compare two SAEs")
     c.add_argument("a", help="SAE folder A")
@@ -129,7 +134,7 @@ def _compare(args) -> int:
                        "use compare-many")
     try:
         report = sm.compare(folders[0], folders[1], threshold=args.threshold, rule=args.rule,
-                            progress=not args.quiet)
+                            progress=not args.quiet, device=args.device, screen=args.screen)
     except ValueError as e:
         raise BadInput(str(e)) from None
     if not args.quiet:
@@ -160,7 +165,7 @@ def _compare_many(args) -> int:
         raise BadInput(f"compare-many needs at least two SAE folders, found {len(folders)}")
     try:
         many = sm.compare_many([str(f) for f in folders], threshold=args.threshold, rule=args.rule,
-                               progress=not args.quiet)
+                               progress=not args.quiet, device=args.device, screen=args.screen)
     except ValueError as e:
         raise BadInput(str(e)) from None
     if not args.quiet:

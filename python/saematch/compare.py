@@ -30,7 +30,7 @@ from saematch._progress import progress_bar
 RULES = ("paper", "separate", "decoder")
 SWEEP_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
 
-_DEFAULTS = dict(candidates=32, dense_max_pairs=512 * 512, block_rows=2048, block_cols=8192)
+_DEFAULTS = dict(candidates=32, dense_max_pairs=512 * 512)
 
 
 def _to_numpy(x, what: str) -> np.ndarray:
@@ -348,32 +348,74 @@ def _tensor_device(sae):
     return None
 
 
-def _gemm_for(device, saes):
-    """The torch GEMM for the tiles: on ``device`` when given, else on the
-    inputs' GPU when they live on one, else None (the CPU core's own)."""
+def _device_for(device, saes):
+    """The torch device the streamed method runs on: ``device`` when given,
+    else the inputs' GPU when they live on one, else None (the CPU core)."""
     if device is None:
         device = next((d for d in map(_tensor_device, saes) if d is not None), None)
         if device is None:
             return None
-    from ._torch_gemm import TorchGemm, torch_device
+    from ._torch_gemm import torch_device
 
-    return TorchGemm(torch_device(device))
+    return torch_device(device)
 
 
-def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen):
+def _device_module():
+    """saematch's compiled device module (LibTorch; built where torch was found)."""
+    import torch  # noqa: F401 - loads torch's CUDA kernels before ATen is used from C++
+
+    try:
+        from saematch import _device
+    except ImportError as e:
+        raise ImportError(f"device=... needs saematch's _device module, which is built only where torch is "
+                          f"installed at build time; reinstall saematch with torch installed ({e})") from None
+    return _device
+
+
+# The streamed pass's tile shape: the CPU core's (a BLAS call per tile) and a
+# device's (larger tiles keep a GPU's GEMMs efficient).
+_BLOCKS = {"cpu": (2048, 8192), "device": (8192, 16384)}
+
+
+def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, device=None):
     if candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {candidates}")
     if screen not in SCREENS:
         raise ValueError(f"screen must be one of {SCREENS}, got {screen!r}")
+    rows, cols = _BLOCKS["cpu" if device is None else "device"]
     return dict(
         method=str(method),
         candidates=int(candidates),
         dense_max_pairs=int(dense_max_pairs),
-        block_rows=int(block_rows),
-        block_cols=int(block_cols),
+        block_rows=int(rows if block_rows is None else block_rows),
+        block_cols=int(cols if block_cols is None else block_cols),
         threads=0 if threads is None else int(threads),
         screen=screen,
     )
+
+
+def _compare_pair(da, db, opts, device, progress):
+    """One pair on the CPU core, or on ``device`` (the report's stats then
+    say how many bytes crossed between host and device)."""
+    if device is None:
+        return _core.compare_pair(da, db, **opts, progress=progress)
+    core, traffic = _device_module().compare_pair(da, db, device=str(device), **opts, progress=progress)
+    return _WithTraffic(core, traffic)
+
+
+class _WithTraffic:
+    """A core PairReport whose stats also hold the device traffic."""
+
+    def __init__(self, core, traffic):
+        self._core, self._traffic = core, traffic
+
+    def side(self, a):
+        return self._core.side(a)
+
+    def stats(self):
+        stats = self._core.stats()
+        stats["device"] = dict(self._traffic)
+        return stats
 
 
 def _check_threshold(threshold, rule: str) -> float:
@@ -418,8 +460,8 @@ def compare(
     *,
     candidates: int = _DEFAULTS["candidates"],
     dense_max_pairs: int = _DEFAULTS["dense_max_pairs"],
-    block_rows: int = _DEFAULTS["block_rows"],
-    block_cols: int = _DEFAULTS["block_cols"],
+    block_rows: int | None = None,
+    block_cols: int | None = None,
     threads: int | None = None,
     screen: str = "auto",
     device=None,
@@ -457,22 +499,29 @@ def compare(
     the streamed pass's tiles, ``"bfloat16"`` (4x the float32 GEMM's speed on
     CPUs with AVX512-BF16), ``"float32"``, or ``"auto"`` (bfloat16 where the
     CPU has it). It decides how many pairs are re-scored exactly, never the
-    result. ``device``: a torch device for the similarity products (default:
-    the inputs' GPU when they are CUDA tensors, else the CPU core); only the
-    float32 products run there, so the result is the same as on the CPU; a
-    device this machine lacks is a ValueError. ``candidates`` above the
+    result. ``device``: a torch device for the streamed method (default: the
+    inputs' GPU when they are CUDA tensors, else the CPU core). The cosine
+    tiles are computed and reduced there to each latent's candidates, and the
+    certificate's recomputed rows too, so only O(n * candidates) numbers
+    cross to the host (``report.stats["device"]`` counts the bytes); on a
+    device, ``screen="auto"`` means bfloat16 on CUDA (tensor cores, a
+    rigorous error bound widening the candidate lists) and float32
+    elsewhere. The result is the CPU's, bit for bit. A device this machine
+    lacks is a ValueError. ``block_rows``/``block_cols``: the tile shape
+    (default 2048 x 8192 on the CPU, 8192 x 16384 on a device); results
+    never depend on it. ``candidates`` above the
     larger SAE's latent count mean that count (longer lists hold nothing).
     """
     threshold = _check_threshold(threshold, rule)
-    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
-    opts["gemm"] = _gemm_for(device, (a, b))
+    dev = _device_for(device, (a, b))
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, dev)
     da, db = directions(a, "a"), directions(b, "b")
     if da.width != db.width:
         raise _width_mismatch(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}",
                               "a", da, "b", db)
     with progress_bar(progress, total=2, desc="matching encoder, decoder") as bar:
         # Each pair streams two cosine matrices; the bar moves per matching.
-        core = _core.compare_pair(da, db, **opts, progress=bar.fraction_callback(2))
+        core = _compare_pair(da, db, opts, dev, bar.fraction_callback(2))
     return PairReport._from_core(core, threshold, rule)
 
 
@@ -583,8 +632,8 @@ def compare_many(
     firing_counts=None,
     candidates: int = _DEFAULTS["candidates"],
     dense_max_pairs: int = _DEFAULTS["dense_max_pairs"],
-    block_rows: int = _DEFAULTS["block_rows"],
-    block_cols: int = _DEFAULTS["block_cols"],
+    block_rows: int | None = None,
+    block_cols: int | None = None,
     threads: int | None = None,
     screen: str = "auto",
     device=None,
@@ -602,8 +651,8 @@ def compare_many(
     saes = list(saes)
     if len(saes) < 2:
         raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")
-    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
-    opts["gemm"] = _gemm_for(device, saes)
+    dev = _device_for(device, saes)
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, dev)
     dirs = [directions(s, f"saes[{i}]") for i, s in enumerate(saes)]
     for i, d in enumerate(dirs[1:], start=1):
         if d.width != dirs[0].width:
@@ -618,7 +667,12 @@ def compare_many(
             )
     total = len(dirs) * (len(dirs) - 1) // 2
     with progress_bar(progress, total=total, desc="matching SAE pairs") as bar:
-        results = _core.compare_many(dirs, **opts, on_pair=bar.count_callback())
+        if dev is None:
+            results = _core.compare_many(dirs, **opts, on_pair=bar.count_callback())
+        else:  # each SAE uploaded once, every pair matched there
+            results, traffic = _device_module().compare_many(dirs, device=str(dev), **opts,
+                                                             on_pair=bar.count_callback())
+            results = [(i, j, _WithTraffic(core, traffic)) for i, j, core in results]
     pairs = {(i, j): PairReport._from_core(core, threshold, rule) for i, j, core in results}
     return _many_from_pairs(pairs, [d.latents for d in dirs], threshold, rule, firing_counts)
 

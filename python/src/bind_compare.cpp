@@ -82,14 +82,7 @@ compare::MatchOptions match_options(const std::string& method, std::int64_t dens
                                     const std::string& screen, const py::object& gemm,
                                     const std::function<void(double)>& progress) {
     compare::MatchOptions o;
-    if (method == "auto")
-        o.method = compare::MatchMethod::automatic;
-    else if (method == "dense")
-        o.method = compare::MatchMethod::dense;
-    else if (method == "sparse")
-        o.method = compare::MatchMethod::sparse;
-    else
-        throw std::invalid_argument("method must be 'auto', 'dense' or 'sparse', got '" + method + "'");
+    o.method = compare::parse_match_method(method);
     if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
     o.dense_max_pairs = dense_max_pairs;
     o.candidates.k = k;

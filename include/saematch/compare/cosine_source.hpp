@@ -13,9 +13,10 @@
 //     c_ij - v_j >= max(-t_i, -t'_j) - v_j          (costs c = -s, minimised).
 // Sorting the columns by t'_j with prefix and suffix minima gives the
 // smallest right-hand side of every row in O(log m). Only rows this bound
-// cannot prove are recomputed (one GEMM per batch, screened_rows.hpp); a
-// recomputed value settles a pair when it clears the bound by its error
-// bound, and the few pairs it cannot settle get their accurate value. So nothing is waved through as
+// cannot prove are recomputed (one GEMM per batch, screened_rows.hpp, or on
+// a device: row_settler.hpp); a recomputed value settles a pair when it
+// clears the bound by its error bound, and the few pairs it cannot settle
+// get their accurate value. So nothing is waved through as
 // "rounding": a certified matching is optimal for the costs above, and the
 // certified gap is 0.
 #pragma once
@@ -25,11 +26,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "saematch/compare/row_settler.hpp"
 #include "saematch/lap/candidate_graph.hpp"
 #include "saematch/lap/detail/row_reduction.hpp"
 #include "saematch/similarity/accurate_dot.hpp"
@@ -48,8 +51,13 @@ public:
     CosineSource(const similarity::UnitRows& a, const similarity::UnitRows& b,
                  const similarity::CandidateLists& lists, bool bf16 = false, int threads = 0,
                  similarity::GemmFunction gemm = {}, std::ptrdiff_t recompute_batch = 512)
-        : a_(a), b_(b), lists_(lists), batch_(std::max<std::ptrdiff_t>(1, recompute_batch)),
-          screened_(a, b, bf16, threads, std::move(gemm)) {}
+        : CosineSource(a, b, lists,
+                       std::make_unique<HostRowSettler>(a, b, bf16, threads, std::move(gemm), recompute_batch)) {}
+
+    // The same with recomputed rows settled elsewhere (a device, row_settler.hpp).
+    CosineSource(const similarity::UnitRows& a, const similarity::UnitRows& b,
+                 const similarity::CandidateLists& lists, std::unique_ptr<RowSettler> settler)
+        : a_(a), b_(b), lists_(lists), settler_(std::move(settler)) {}
 
     std::int32_t rows() const { return static_cast<std::int32_t>(lists_.rows); }
     std::int32_t cols() const { return static_cast<std::int32_t>(lists_.cols); }
@@ -95,29 +103,34 @@ public:
 
         // |recomputed value - cost| <= its error bound plus the rounding of
         // the accurate value to float (at most 2^-25 for |s| <= 1).
-        const double slack = screened_.error_bound() + 0x1p-24;
-        std::vector<double> hide(static_cast<std::size_t>(cols()), 0.0);
+        const double slack = settler_->error_bound() + 0x1p-24;
         const double* v = m.v.data();
-        for_each_recomputed_row(unproven, [&](std::int32_t i, const float* s) {
-            for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = lap::detail::kInf;
-            const double ui = u[static_cast<std::size_t>(i)];
-            double lowest = lap::detail::kInf;
-            const std::size_t first = out.size();
-            for (std::int32_t j = 0; j < cols(); ++j) {
-                if (hide[static_cast<std::size_t>(j)] != 0.0) continue;
-                const double settled = -static_cast<double>(s[j]) - slack - v[j];
-                if (settled >= ui) {
-                    lowest = std::min(lowest, settled);
-                    continue;
+        const auto batch = static_cast<std::size_t>(settler_->batch_rows());
+        std::vector<double> u_batch;
+        SettledRows settled;
+        for (std::size_t start = 0; start < unproven.size(); start += batch) {
+            const std::size_t count = std::min(unproven.size() - start, batch);
+            const std::span<const std::int32_t> which(unproven.data() + start, count);
+            u_batch.clear();
+            for (std::int32_t i : which) u_batch.push_back(u[static_cast<std::size_t>(i)]);
+            settler_->settle(which, u_batch, m.v, slack, graph, settled);
+            recomputed_ += static_cast<std::int64_t>(count);
+            for (std::size_t r = 0; r < count; ++r) {
+                // Pairs the screened value cannot settle get their accurate value.
+                const std::int32_t i = which[r];
+                const double ui = u_batch[r];
+                double lowest = settled.lowest[r];
+                const std::size_t first = out.size();
+                for (std::int64_t p = settled.offsets[r]; p < settled.offsets[r + 1]; ++p) {
+                    const std::int32_t j = settled.columns[static_cast<std::size_t>(p)];
+                    const double c = cost(i, j);
+                    lowest = std::min(lowest, c - v[j]);
+                    if (c - v[j] < ui) out.push_back({i, j, c});
                 }
-                const double c = cost(i, j);
-                lowest = std::min(lowest, c - v[j]);
-                if (c - v[j] < ui) out.push_back({i, j, c});
+                floor[static_cast<std::size_t>(i)] = lowest;
+                cap_row(out, first, v);
             }
-            floor[static_cast<std::size_t>(i)] = lowest;
-            cap_row(out, first, v);
-            for (std::int64_t e = graph.begin(i); e < graph.end(i); ++e) hide[graph.col(e)] = 0.0;
-        });
+        }
     }
 
 private:
@@ -196,26 +209,11 @@ private:
                   [](const lap::CandidateEdge& x, const lap::CandidateEdge& y) { return x.col < y.col; });
     }
 
-    // Recomputes rows in batches (one GEMM each) and hands each to `visit`.
-    template <class Visit>
-    void for_each_recomputed_row(const std::vector<std::int32_t>& which, Visit&& visit) const {
-        std::vector<float> buffer;
-        for (std::size_t start = 0; start < which.size(); start += static_cast<std::size_t>(batch_)) {
-            const std::size_t count = std::min(which.size() - start, static_cast<std::size_t>(batch_));
-            buffer.resize(count * static_cast<std::size_t>(cols()));
-            screened_.compute(std::span<const std::int32_t>(which.data() + start, count), buffer.data());
-            recomputed_ += static_cast<std::int64_t>(count);
-            for (std::size_t r = 0; r < count; ++r)
-                visit(which[start + r], buffer.data() + r * static_cast<std::size_t>(cols()));
-        }
-    }
-
     const similarity::UnitRows& a_;
     const similarity::UnitRows& b_;
     const similarity::CandidateLists& lists_;
-    std::ptrdiff_t batch_;
+    std::unique_ptr<RowSettler> settler_;  // used from const members: it only caches
     mutable std::int64_t recomputed_ = 0;
-    mutable similarity::ScreenedRows screened_;
 };
 
 }  // namespace saematch::compare

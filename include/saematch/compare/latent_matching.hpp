@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "saematch/compare/canonical_ties.hpp"
 #include "saematch/compare/cosine_source.hpp"
+#include "saematch/compare/screen_backend.hpp"
 #include "saematch/lap/candidate_solve.hpp"
 #include "saematch/lap/solve_dense.hpp"
 #include "saematch/similarity/candidates.hpp"
@@ -31,6 +33,14 @@ enum class MatchMethod {
     sparse,     // stream it: candidates, sparse solve, certificate
 };
 
+// "auto", "dense" or "sparse" (the Python and CLI spelling).
+inline MatchMethod parse_match_method(const std::string& name) {
+    if (name == "auto") return MatchMethod::automatic;
+    if (name == "dense") return MatchMethod::dense;
+    if (name == "sparse") return MatchMethod::sparse;
+    throw std::invalid_argument("method must be 'auto', 'dense' or 'sparse', got '" + name + "'");
+}
+
 struct MatchOptions {
     MatchMethod method = MatchMethod::automatic;
     // Both methods score pairs exactly (accurate cosines rounded to float);
@@ -42,6 +52,9 @@ struct MatchOptions {
     // the cosine matrix is streamed.
     similarity::CandidateOptions candidates{};
     int threads = 0;  // OpenMP threads; 0: all
+    // Where the sparse method's screen and certificate rows run; null: on
+    // this CPU. The dense method never uses it (it serves tiny pairs).
+    std::shared_ptr<ScreenBackend> backend;
 };
 
 struct LatentMatching {
@@ -114,17 +127,24 @@ inline LatentMatching match_dense(const similarity::UnitRows& a, const similarit
 // Rows of the assignment are `rows` (the side with fewer latents).
 inline LatentMatching match_sparse(const similarity::UnitRows& rows, const similarity::UnitRows& cols,
                                    const MatchOptions& options) {
-    const similarity::CandidateLists lists = similarity::top_candidates(rows, cols, options.candidates);
+    ScreenBackend* backend = options.backend.get();
+    const similarity::CandidateLists lists = backend ? backend->candidates(rows, cols, options.candidates)
+                                                     : similarity::top_candidates(rows, cols, options.candidates);
     // The certificate recomputes rows in the arithmetic the screen settled on
     // (it steps back to float32 where similarities are too crowded).
-    const CosineSource source(rows, cols, lists, lists.bf16_screen, options.threads, options.candidates.gemm);
+    const CosineSource source =
+        backend ? CosineSource(rows, cols, lists, backend->settler(rows, cols, lists))
+                : CosineSource(rows, cols, lists, lists.bf16_screen, options.threads, options.candidates.gemm);
     lap::CandidateSolution s = lap::solve_on_candidates(source, source.initial_candidates(), [](std::int32_t i) {
         return "latent " + std::to_string(i);
     });
 
     LatentMatching out;
     out.used_sparse = true;
-    out.screen = options.candidates.gemm ? "caller" : lists.bf16_screen ? "bfloat16" : "float32";
+    out.screen = backend                   ? backend->screen_name(lists)
+                 : options.candidates.gemm ? "caller"
+                 : lists.bf16_screen       ? "bfloat16"
+                                           : "float32";
     out.certificate_rounds = s.rounds;
     out.recomputed_rows = source.recomputed_rows();
     out.partner_a = s.matching.col_of_row;
@@ -257,6 +277,10 @@ inline LatentMatching match_latents(const similarity::UnitRows& a, const similar
         }
     }
     const similarity::UnitRows la = detail::select_rows(a, live_a), lb = detail::select_rows(b, live_b);
+    if (options.backend) {
+        options.backend->subset_of(la, a, live_a);
+        options.backend->subset_of(lb, b, live_b);
+    }
     return detail::expand(detail::match_live(la, lb, options, live_prefer), live_a, live_b,
                           static_cast<std::size_t>(na), static_cast<std::size_t>(nb));
 }

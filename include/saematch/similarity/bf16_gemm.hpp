@@ -128,9 +128,11 @@ inline Bf16RoundingError bf16_rounding_error(const float* x, std::ptrdiff_t rows
 
 // A bound on |bf16 GEMM value − exact dot product| for any row of A and any
 // row of B, given each side's rounding error (see the top of this file).
-inline double bf16_gemm_error_bound(const Bf16RoundingError& a, const Bf16RoundingError& b, std::ptrdiff_t d) {
+// `unit_roundoff` of the float32 accumulation: see gemm_error_bound.
+inline double bf16_gemm_error_bound(const Bf16RoundingError& a, const Bf16RoundingError& b, std::ptrdiff_t d,
+                                    double unit_roundoff = 0x1p-24) {
     const double na = a.max_norm + a.max_error, nb = b.max_norm + b.max_error;
-    const double du = static_cast<double>(d) * 0x1p-24;
+    const double du = static_cast<double>(d) * unit_roundoff;
     const double gamma = du < 0.5 ? du / (1.0 - du) : 2.0;
     const double bound = a.max_error * nb + a.max_norm * b.max_error + gamma * na * nb +
                          static_cast<double>(d + 1) * 0x1p-125;

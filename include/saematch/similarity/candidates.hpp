@@ -168,6 +168,33 @@ inline void check_candidate_inputs(const UnitRows& a, const UnitRows& b, const C
                                     std::to_string(o.block_rows) + " and " + std::to_string(o.block_cols));
 }
 
+// Sizes `out` for n x m lists of length k, all padding, and returns the
+// rows' side for ranking into it.
+inline ListSide init_candidate_lists(CandidateLists& out, const UnitRows& a, const UnitRows& b, std::int32_t k) {
+    const auto n = a.rows.rows(), m = b.rows.rows();
+    out.k = k;
+    out.rows = n;
+    out.cols = m;
+    out.row_value.assign(static_cast<std::size_t>(n * k), -std::numeric_limits<float>::infinity());
+    out.row_index.assign(static_cast<std::size_t>(n * k), -1);
+    out.col_value.assign(static_cast<std::size_t>(m * k), -std::numeric_limits<float>::infinity());
+    out.col_index.assign(static_cast<std::size_t>(m * k), -1);
+    return ListSide(a, b, k, out.row_value.data(), out.row_index.data());
+}
+
+// The bfloat16 screen's pool capacity for one side, from the widest band of
+// entries within the margin of a line's k-th best seen in a sample of
+// lines: room for half as many again, or -1 when even the largest sensible
+// pools would not do (then screen in float32). Shared by every bfloat16
+// screen (this pass, and similarity/aten/).
+inline constexpr std::int64_t kMaxBf16Capacity = 1024;  // entries per pool (8 KiB)
+
+inline std::int64_t bf16_capacity_for_band(std::int64_t capacity, std::int64_t band, std::int64_t live) {
+    const std::int64_t wanted = std::max<std::int64_t>(capacity, band + band / 2 + 16);
+    if (wanted > kMaxBf16Capacity && wanted < live) return -1;
+    return std::min(wanted, live);
+}
+
 // One call of top_candidates, phase by phase: for each block of columns,
 // GEMM and scan its tiles, then merge the threads' column pools; then rank
 // the rows' candidates; then the columns', reusing the rows' accurate values
@@ -238,15 +265,7 @@ public:
 
 private:
     static ListSide init_lists(CandidateLists& out, const UnitRows& a, const UnitRows& b, std::int32_t k) {
-        const auto n = a.rows.rows(), m = b.rows.rows();
-        out.k = k;
-        out.rows = n;
-        out.cols = m;
-        out.row_value.assign(static_cast<std::size_t>(n * k), -std::numeric_limits<float>::infinity());
-        out.row_index.assign(static_cast<std::size_t>(n * k), -1);
-        out.col_value.assign(static_cast<std::size_t>(m * k), -std::numeric_limits<float>::infinity());
-        out.col_index.assign(static_cast<std::size_t>(m * k), -1);
-        return ListSide(a, b, k, out.row_value.data(), out.row_index.data());
+        return init_candidate_lists(out, a, b, k);
     }
 
     // The bfloat16 screen's margin is some 80 times the float32 one, and how
@@ -262,13 +281,13 @@ private:
         bf16_margin_ = 2.0 * bf16_gemm_error_bound(rounding_error(a_), rounding_error(b_), d_);
         for (ListSide* side : {&rows_, &cols_}) {
             const std::int64_t live = side->other->rows.rows() - side->other->dead_count;
-            const std::int64_t band = sampled_band(*side, bf16_margin_);
-            const std::int64_t wanted = std::max<std::int64_t>(side->capacity, band + band / 2 + 16);
-            if (wanted > kMaxBf16Capacity && wanted < live) {
+            const std::int64_t capacity =
+                bf16_capacity_for_band(side->capacity, sampled_band(*side, bf16_margin_), live);
+            if (capacity < 0) {
                 bf16_ = false;
                 return;
             }
-            side->capacity = static_cast<std::int32_t>(std::min(wanted, live));
+            side->capacity = static_cast<std::int32_t>(capacity);
         }
     }
 
@@ -494,7 +513,6 @@ private:
     const std::int32_t k_;
     const int threads_;
     static constexpr std::int64_t kBandSample = 64;
-    static constexpr std::int64_t kMaxBf16Capacity = 1024;  // entries per pool (8 KiB)
     bool bf16_;                  // screen tiles with bf16_gemm.hpp
     double bf16_margin_ = 0.0;   // twice the bfloat16 screen's error bound
     const double exact_margin_;  // twice the float32 GEMM's error bound

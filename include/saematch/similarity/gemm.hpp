@@ -116,8 +116,11 @@ using GemmFunction = std::function<void(const float* a, std::ptrdiff_t lda, cons
 // b_i| with γ_k = k·u / (1 − k·u), u = 2⁻²⁴); two extra units cover the input
 // norms. About 4.6e-5 at k = 768 and 2.4e-4 at k = 4096; the error seen in
 // practice is some 100 times smaller.
-inline double gemm_error_bound(std::ptrdiff_t k) {
-    const double ku = static_cast<double>(k + 2) * 0x1p-24;
+// `unit_roundoff`: 2⁻²⁴ for float32 rounded to nearest; a device whose
+// adders may truncate (GPU tensor cores, libraries that do not promise IEEE
+// rounding) takes 2⁻²³, the distance to the next float.
+inline double gemm_error_bound(std::ptrdiff_t k, double unit_roundoff = 0x1p-24) {
+    const double ku = static_cast<double>(k + 2) * unit_roundoff;
     return ku < 0.5 ? ku / (1.0 - ku) : 2.0;  // 2: no information (|cos| <= 1)
 }
 
