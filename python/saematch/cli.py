@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _expand(paths) -> list[Path]:
-    from saematch.training import sae_folders
+    from saematch.folders import sae_folders
 
     out = []
     for p in paths:

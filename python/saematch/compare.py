@@ -144,7 +144,7 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
     if isinstance(sae, _core.SaeDirections):
         return sae
     if isinstance(sae, (str, os.PathLike)):
-        from saematch.training import encoder_of, read_folder, sae_folders
+        from saematch.folders import encoder_of, read_folder, sae_folders
 
         folders = sae_folders(sae)
         if len(folders) != 1:
@@ -645,7 +645,7 @@ def compare_many(
     ``<hook>/seed<k>``)."""
     threshold = _check_threshold(threshold, rule)
     if isinstance(saes, (str, os.PathLike)):
-        from saematch.training import sae_folders
+        from saematch.folders import sae_folders
 
         saes = sae_folders(saes)
     saes = list(saes)
