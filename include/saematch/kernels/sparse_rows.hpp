@@ -62,7 +62,7 @@ struct GatherWeightedSum {
     // Token b's whole row, for the CPU: each source row is streamed once
     // while the output row stays in L1 (chunk by chunk, the k rows' next
     // lines come from k interleaved streams, which the prefetcher follows
-    // badly: ~1.4x slower). Per element it adds the same terms in the same
+    // badly). Per element it adds the same terms in the same
     // order from the same zero, so the bits equal operator()'s.
     SAEMATCH_HD void token(std::int64_t b) const {
         float* SAEMATCH_RESTRICT o = out + b * d;
