@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import saematch as sm
+from saematch.compare import RULES
 
 RECOVERED = 0.9  # a decoder direction this close to a true feature stands for it
 
@@ -122,7 +123,7 @@ def study_point(data, n: int, b: Budget) -> dict:
         "recovered_by_any_seed": float(recovered.any(axis=0).mean()),
         "true_latents_per_seed": [float(t.mean()) for t in true],
         "shared_fraction": {rule: float(np.mean([p.shared_mask(rule).mean() for p in many.pairs.values()]))
-                            for rule in ("paper", "separate", "decoder")},
+                            for rule in RULES},
         "true_given_shared": _ratio(shared_true, shared_all),
         "true_given_unshared": _ratio(unshared_true, unshared_all),
         "shared_given_true": _ratio(true_and_shared, true_all),

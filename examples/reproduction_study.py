@@ -35,9 +35,9 @@ import numpy as np
 
 import saematch as sm
 from saematch import collect
+from saematch.compare import RULES
 
 MODULE = "encoder.layer.3.output.dense"  # the demo's: layer 3's MLP output, before the residual add
-RULES = ("paper", "separate", "decoder")
 
 # The authors' numbers (DESIGN.md section 1: Pythia-160M layer-6 MLP, TopK
 # k = 32, 8B tokens), to set trends beside -- not values to hit on MiniLM.

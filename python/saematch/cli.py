@@ -44,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="saematch", description="Which features do SAEs trained with different seeds share?")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from saematch.compare import RULES
+
     def common(q):
-        q.add_argument("--rule", choices=("paper", "separate", "decoder"), default="paper",
+        q.add_argument("--rule", choices=RULES, default="paper",
                        help="what makes a latent shared (default: paper)")
         q.add_argument("--threshold", type=_threshold, default=0.7, help="cosine threshold in [0, 1] (default 0.7)")
         q.add_argument("--json", metavar="OUT", help="write the full report as JSON")

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from saematch.compare import RULES
+
 MODULE = "encoder.layer.3.output.dense"  # the output of layer 3's MLP (before the residual add)
 
 
@@ -131,7 +133,7 @@ def _report(record, s: Scale, scale: str, seeds, results, timings, seconds) -> d
     for arch, (cfg, saes, many) in results.items():
         pairs = {}
         for (i, j), r in many.pairs.items():
-            pairs[f"{i}-{j}"] = {rule: float(r.shared_mask(rule).mean()) for rule in ("paper", "separate", "decoder")}
+            pairs[f"{i}-{j}"] = {rule: float(r.shared_mask(rule).mean()) for rule in RULES}
             pairs[f"{i}-{j}"]["agreement"] = float(np.mean(r.agree))
             pairs[f"{i}-{j}"]["certified_gap"] = float(r.certified_gap)
         out["architectures"][arch] = {
@@ -142,7 +144,7 @@ def _report(record, s: Scale, scale: str, seeds, results, timings, seconds) -> d
             "dead_fraction": [float(x.history["dead_fraction"][-1]) for x in saes],
             "pairs": pairs,
             "shared_fraction_mean": {rule: float(np.mean([p[rule] for p in pairs.values()]))
-                                     for rule in ("paper", "separate", "decoder")},
+                                     for rule in RULES},
             "only_in_base": {str(k): v for k, v in many.only_in_base.items()},
             "fit": [float(v) for v in many.fit] if all(np.isfinite(many.fit)) else None,
         }

@@ -40,6 +40,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from saematch.compare import RULES
+
 __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
            "similarity_vs_frequency_many"]
 
@@ -47,7 +49,7 @@ __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max
 # orange where they do not.
 _AGREE_COLOR = "C0"
 _DISAGREE_COLOR = "C1"
-_RULE_ORDER = ("paper", "separate", "decoder")
+_RULE_ORDER = RULES
 _RULE_LABELS = {
     "paper": "paper: same partner, both cosines ≥ t",
     "separate": "separate: enc >= t and dec >= t",
@@ -342,7 +344,7 @@ def threshold_sweep(report, path=None):
     rules = [r for r in _RULE_ORDER if r in sweep]
     rules += [r for r in sweep if r != "threshold" and r not in _RULE_ORDER]
     if not rules:
-        raise ValueError('report.sweep holds no rule; expected arrays such as "paper", "separate", "decoder"')
+        raise ValueError("report.sweep holds no rule; expected arrays such as " + ", ".join(f'"{r}"' for r in RULES))
     curves = {}
     for rule in rules:
         curves[rule] = _array(sweep[rule], f"report.sweep[{rule!r}]")
