@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="saematch", description="Which features do SAEs trained with different seeds share?")
     sub = p.add_subparsers(dest="command", required=True)
 
-    from saematch.compare import RULES
+    from saematch.compare import RULES, SCREENS
 
     def common(q):
         q.add_argument("--rule", choices=RULES, default="paper",
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--device", default=None,
                        help="torch device for the streamed matching, e.g. cuda (default: this CPU's core); "
                             "same result, only O(n * candidates) numbers cross to the host")
-        q.add_argument("--screen", choices=("auto", "float32", "bfloat16"), default="auto",
+        q.add_argument("--screen", choices=SCREENS, default="auto",
                        help="arithmetic of the cosine screen (default auto); never changes the result")
 
     c = sub.add_parser("compare", help="compare two SAEs")

@@ -27,10 +27,12 @@ from saematch import _core
 from saematch._arrays import as_numpy, is_torch_tensor, readable_in_place
 from saematch._progress import progress_bar
 
-RULES = ("paper", "separate", "decoder")
+# The shared rules and the matcher's defaults are the C++ core's
+# (compare/shared_rules.hpp, compare/latent_matching.hpp): read, never restated.
+RULES = tuple(name for name, _meaning in _core.shared_rules)
 SWEEP_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
 
-_DEFAULTS = dict(candidates=32, dense_max_pairs=512 * 512)
+_DEFAULTS = _core.match_defaults
 
 
 def _to_numpy(x, what: str) -> np.ndarray:
@@ -166,17 +168,8 @@ def directions(sae, name: str = "sae") -> "_core.SaeDirections":
 
 
 def _shared(side: dict, rule: str, threshold: float) -> np.ndarray:
-    # A latent left unmatched (dead, or the larger SAE's extra) is never
-    # shared, whatever the threshold: its cosine 0 is no match.
-    enc = (side["enc_partner"] >= 0) & (side["enc_cos"] >= threshold)
-    dec = (side["dec_partner"] >= 0) & (side["dec_cos"] >= threshold)
-    if rule == "paper":
-        return side["agree"] & enc & dec
-    if rule == "separate":
-        return enc & dec
-    if rule == "decoder":
-        return dec
-    raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    return _core.shared_mask(side["enc_partner"], side["dec_partner"], side["enc_cos"], side["dec_cos"], rule,
+                             threshold)
 
 
 @dataclass
@@ -331,7 +324,7 @@ def _pandas():
     return pandas
 
 
-SCREENS = ("auto", "float32", "bfloat16")
+SCREENS = _DEFAULTS["screens"]
 
 
 def _tensor_device(sae):
@@ -372,25 +365,16 @@ def _device_module():
     return _device
 
 
-# The streamed pass's tile shape: the CPU core's (a BLAS call per tile) and a
-# device's (larger tiles keep a GPU's GEMMs efficient).
-_BLOCKS = {"cpu": (2048, 8192), "device": (8192, 16384)}
-
-
-def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, device=None):
-    if candidates < 1:
-        raise ValueError(f"candidates must be at least 1, got {candidates}")
-    if screen not in SCREENS:
-        raise ValueError(f"screen must be one of {SCREENS}, got {screen!r}")
-    rows, cols = _BLOCKS["cpu" if device is None else "device"]
+def _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen):
+    # Checked in the core (bind_compare.cpp / device_module.cpp); None: its defaults.
     return dict(
         method=str(method),
         candidates=int(candidates),
         dense_max_pairs=int(dense_max_pairs),
-        block_rows=int(rows if block_rows is None else block_rows),
-        block_cols=int(cols if block_cols is None else block_cols),
+        block_rows=0 if block_rows is None else int(block_rows),
+        block_cols=0 if block_cols is None else int(block_cols),
         threads=0 if threads is None else int(threads),
-        screen=screen,
+        screen=str(screen),
     )
 
 
@@ -508,13 +492,13 @@ def compare(
     rigorous error bound widening the candidate lists) and float32
     elsewhere. The result is the CPU's, bit for bit. A device this machine
     lacks is a ValueError. ``block_rows``/``block_cols``: the tile shape
-    (default 2048 x 8192 on the CPU, 8192 x 16384 on a device); results
-    never depend on it. ``candidates`` above the
+    (default: the core's, larger tiles on a device); results never depend
+    on it. ``candidates`` above the
     larger SAE's latent count mean that count (longer lists hold nothing).
     """
     threshold = _check_threshold(threshold, rule)
     dev = _device_for(device, (a, b))
-    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, dev)
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
     da, db = directions(a, "a"), directions(b, "b")
     if da.width != db.width:
         raise _width_mismatch(f"a and b have different input widths: a is d = {da.width}, b is d = {db.width}",
@@ -652,7 +636,7 @@ def compare_many(
     if len(saes) < 2:
         raise ValueError(f"compare_many needs at least 2 SAEs, got {len(saes)}")
     dev = _device_for(device, saes)
-    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen, dev)
+    opts = _options(method, candidates, dense_max_pairs, block_rows, block_cols, threads, screen)
     dirs = [directions(s, f"saes[{i}]") for i, s in enumerate(saes)]
     for i, d in enumerate(dirs[1:], start=1):
         if d.width != dirs[0].width:

@@ -27,6 +27,10 @@ from saematch.folders import encoder_of, read_folder, sae_folders  # noqa: F401 
 # torch-free module, so that `import saematch` still loads no torch.
 ARCHITECTURES = tuple(name for name, _ in _core.architectures())
 _USES_K = frozenset(name for name, uses_k in _core.architectures() if uses_k)  # their codes are sparse
+# SAEConfig's defaults are C++'s SaeConfig's (sae/config.hpp), as cfg.json
+# spells them; a field C++ gains and this class lacks fails every
+# construction (the C++ reader requires it), so the two cannot drift quietly.
+_CONFIG_DEFAULTS = _core.sae_config_defaults
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,14 @@ class SAEConfig:
 
     d_in: int
     num_latents: int
-    k: int = 32
-    architecture: str = "topk"
-    sparsity_coefficient: float = 1.0
-    jumprelu_init_threshold: float = 0.001
-    jumprelu_bandwidth: float = 0.001
-    batchtopk_threshold_momentum: float = 0.01
-    auxk_alpha: float = 0.0
-    multi_topk: bool = False
+    k: int = _CONFIG_DEFAULTS["k"]
+    architecture: str = _CONFIG_DEFAULTS["architecture"]
+    sparsity_coefficient: float = _CONFIG_DEFAULTS["sparsity_coefficient"]
+    jumprelu_init_threshold: float = _CONFIG_DEFAULTS["jumprelu_init_threshold"]
+    jumprelu_bandwidth: float = _CONFIG_DEFAULTS["jumprelu_bandwidth"]
+    batchtopk_threshold_momentum: float = _CONFIG_DEFAULTS["batchtopk_threshold_momentum"]
+    auxk_alpha: float = _CONFIG_DEFAULTS["auxk_alpha"]
+    multi_topk: bool = _CONFIG_DEFAULTS["multi_topk"]
 
     def _as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}

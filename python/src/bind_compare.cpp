@@ -86,18 +86,12 @@ compare::MatchOptions match_options(const std::string& method, std::int64_t dens
     if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
     o.dense_max_pairs = dense_max_pairs;
     o.candidates.k = k;
-    o.candidates.block_rows = block_rows;
-    o.candidates.block_cols = block_cols;
+    // 0: the core's own tile shape (CandidateOptions' defaults).
+    if (block_rows != 0) o.candidates.block_rows = block_rows;
+    if (block_cols != 0) o.candidates.block_cols = block_cols;
     o.candidates.threads = threads;
     o.threads = threads;
-    if (screen == "auto")
-        o.candidates.screen = similarity::ScreenPrecision::automatic;
-    else if (screen == "float32")
-        o.candidates.screen = similarity::ScreenPrecision::float32;
-    else if (screen == "bfloat16")
-        o.candidates.screen = similarity::ScreenPrecision::bfloat16;
-    else
-        throw std::invalid_argument("screen must be 'auto', 'float32' or 'bfloat16', got '" + screen + "'");
+    o.candidates.screen = similarity::parse_screen(screen);
     if (!gemm.is_none()) o.candidates.gemm = python_gemm(gemm);
     if (progress)
         o.candidates.progress = [progress](double fraction) {
@@ -132,9 +126,48 @@ py::dict matching_stats(const compare::LatentMatching& m) {
     return d;
 }
 
+// The rule's mask over arrays of one side's matches (a report's side() or
+// anything shaped like it).
+py::array_t<bool> shared_mask(const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& enc_partner,
+                              const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& dec_partner,
+                              const py::array_t<float, py::array::c_style | py::array::forcecast>& enc_cos,
+                              const py::array_t<float, py::array::c_style | py::array::forcecast>& dec_cos,
+                              const std::string& rule_name, double threshold) {
+    const auto& rule = compare::parse_rule(rule_name);
+    const auto n = enc_partner.size();
+    if (enc_partner.ndim() != 1 || dec_partner.size() != n || enc_cos.size() != n || dec_cos.size() != n)
+        throw std::invalid_argument("enc_partner, dec_partner, enc_cos and dec_cos must be 1-D of one length, got sizes " +
+                                    std::to_string(n) + ", " + std::to_string(dec_partner.size()) + ", " +
+                                    std::to_string(enc_cos.size()) + ", " + std::to_string(dec_cos.size()));
+    py::array_t<bool> out(n);
+    bool* o = out.mutable_data();
+    const auto *ep = enc_partner.data(), *dp = dec_partner.data();
+    const auto *ec = enc_cos.data(), *dc = dec_cos.data();
+    for (py::ssize_t i = 0; i < n; ++i) o[i] = rule.is_shared({ep[i], dp[i], ec[i], dc[i]}, threshold);
+    return out;
+}
+
 }  // namespace
 
 void bind_compare(py::module_& m) {
+    py::list rules;
+    for (const auto& rule : compare::kSharedRules)
+        rules.append(py::make_tuple(std::string(rule.name), std::string(rule.meaning)));
+    m.attr("shared_rules") = py::tuple(rules);
+    m.def("shared_mask", &shared_mask, py::arg("enc_partner"), py::arg("dec_partner"), py::arg("enc_cos"),
+          py::arg("dec_cos"), py::arg("rule"), py::arg("threshold"),
+          "Which latents of one side are shared under `rule` at `threshold` (compare/shared_rules.hpp).");
+    {
+        // The defaults Python's compare()/compare_many() show in their signatures.
+        const compare::MatchOptions o;
+        py::dict d;
+        d["candidates"] = o.candidates.k;
+        d["dense_max_pairs"] = o.dense_max_pairs;
+        py::list screens;
+        for (const auto name : similarity::kScreenNames) screens.append(std::string(name));
+        d["screens"] = py::tuple(screens);
+        m.attr("match_defaults") = d;
+    }
     py::class_<compare::SaeDirections>(m, "SaeDirections", "An SAE's unit-normalised encoder rows and decoder vectors")
         .def_property_readonly("latents", &compare::SaeDirections::latents)
         .def_property_readonly("width", &compare::SaeDirections::width)

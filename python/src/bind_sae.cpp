@@ -25,6 +25,12 @@ void bind_sae(py::module_& m) {
         },
         "Every SAE architecture as (name, uses_k): uses_k when k is its sparsity and its codes are sparse "
         "(values, indices) pairs.");
+    // SaeConfig's defaults as cfg.json spells them, for SAEConfig's fields
+    // (the size fields have none: every SAE must state them).
+    auto defaults = py::module_::import("json").attr("loads")(io::detail::config_json(sae::SaeConfig{}).dump());
+    defaults.attr("pop")("d_in");
+    defaults.attr("pop")("num_latents");
+    m.attr("sae_config_defaults") = defaults;
     m.def(
         "check_sae_config", [](const py::dict& fields) { config_from_python(fields); }, py::arg("fields"),
         "Raises ValueError naming the field when SAEConfig's fields (a dict, as in cfg.json) are not a valid SAE.");

@@ -24,11 +24,15 @@ namespace compare = saematch::compare;
 
 namespace {
 
+// The core's spellings (similarity::kScreenNames), mapped to the device's
+// screens.
 aten::DeviceScreen parse_screen(const std::string& screen) {
-    if (screen == "auto") return aten::DeviceScreen::automatic;
-    if (screen == "float32") return aten::DeviceScreen::float32;
-    if (screen == "bfloat16") return aten::DeviceScreen::bfloat16;
-    throw std::invalid_argument("screen must be 'auto', 'float32' or 'bfloat16', got '" + screen + "'");
+    switch (saematch::similarity::parse_screen(screen)) {
+        case saematch::similarity::ScreenPrecision::automatic: return aten::DeviceScreen::automatic;
+        case saematch::similarity::ScreenPrecision::float32: return aten::DeviceScreen::float32;
+        case saematch::similarity::ScreenPrecision::bfloat16: return aten::DeviceScreen::bfloat16;
+    }
+    throw std::logic_error("unreachable screen");
 }
 
 struct Call {
@@ -40,14 +44,15 @@ Call make_call(const std::string& device, const std::string& screen, const std::
                std::int64_t dense_max_pairs, int k, std::int64_t block_rows, std::int64_t block_cols, int threads,
                const std::function<void(double)>& progress) {
     if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
-    if (block_rows < 1 || block_cols < 1)
-        throw std::invalid_argument("block_rows and block_cols must be at least 1, got " + std::to_string(block_rows) +
-                                    " and " + std::to_string(block_cols));
+    if (block_rows < 0 || block_cols < 0)
+        throw std::invalid_argument("block_rows and block_cols must be at least 1 (or 0: the device's default), got " +
+                                    std::to_string(block_rows) + " and " + std::to_string(block_cols));
     aten::DeviceBackendOptions o;
     o.device = c10::Device(device);
     o.screen = parse_screen(screen);
-    o.tiles.block_rows = block_rows;
-    o.tiles.block_cols = block_cols;
+    // 0: the device's own tile shape (TileScreenOptions' defaults).
+    if (block_rows > 0) o.tiles.block_rows = block_rows;
+    if (block_cols > 0) o.tiles.block_cols = block_cols;
     o.threads = threads;
     Call call{std::make_shared<aten::DeviceBackend>(o), {}};
     call.options.method = compare::parse_match_method(method);

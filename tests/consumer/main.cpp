@@ -1,5 +1,5 @@
 // Solves a 3×3 problem whose optimum is known and exits non-zero otherwise.
-#include <saematch/lap/solve_dense.hpp>
+#include <saematch/lap.hpp>  // a module header, as users include it
 
 #include <cstdio>
 

@@ -403,3 +403,60 @@ TEST_CASE("an SAE whose latents are all dead matches nothing", "[compare][dead]"
     CHECK(r.encoder.total_cos == 0.0);
     CHECK(r.shared_fraction(cmp::Side::b, cmp::SharedRule::decoder, 0.0) == 0.0);
 }
+
+// Issue 14's check that a rule has one owner: a fourth rule written here, in
+// the test alone, works everywhere the library takes a rule (pair masks,
+// fractions, multi-seed counts), checked against explicit loops over the
+// encoder matching.
+namespace {
+constexpr cmp::SharedRule kEncoderOnly{"encoder", "encoder cosine >= t alone (test-only)",
+                                       [](const cmp::LatentMatch& m, double t) { return m.encoder_at_least(t); }};
+}  // namespace
+
+TEST_CASE("a rule defined outside the library works wherever a rule is taken", "[compare][rules]") {
+    // Encoders and decoders swapped, so the planted "decoder only" latents
+    // are shared in the encoder alone: this rule then differs from each
+    // built-in one (checked at the end), and the test could not pass by
+    // accident.
+    const auto flipped = [](const PlantedSae& s) { return PlantedSae{s.latents, s.d, s.decoder, s.encoder}; };
+    const auto ab = make_planted_pair(8, 64, 0, 21);
+    const auto ac = make_planted_pair(8, 64, 5, 21);  // same A; B with 5 extra latents
+    std::vector<cmp::SaeDirections> saes;
+    saes.push_back(directions(flipped(ab.a), "saes[0]"));
+    saes.push_back(directions(flipped(ab.b), "saes[1]"));
+    saes.push_back(directions(flipped(ac.b), "saes[2]"));
+    const auto many = cmp::compare_many(saes, options_for("sparse"));
+    const double t = 0.7;
+    std::vector<std::vector<std::int32_t>> expected(saes.size());
+    for (std::size_t s = 0; s < saes.size(); ++s) expected[s].assign(static_cast<std::size_t>(saes[s].latents()), 0);
+    for (std::size_t p = 0; p < many.pairs.size(); ++p) {
+        const auto& pair = many.pairs[p];
+        for (const auto side : {cmp::Side::a, cmp::Side::b}) {
+            const auto owner = static_cast<std::size_t>(side == cmp::Side::a ? many.pair_ids[p].first
+                                                                             : many.pair_ids[p].second);
+            const auto mask = pair.shared(side, kEncoderOnly, t);
+            std::ptrdiff_t hits = 0;
+            for (std::size_t i = 0; i < mask.size(); ++i) {
+                const bool by_hand = pair.enc_partner(side)[i] >= 0 && pair.enc_cos(side)[i] >= t;
+                CHECK(mask[i] == by_hand);
+                expected[owner][i] += by_hand;
+                hits += by_hand;
+            }
+            CHECK(pair.shared_fraction(side, kEncoderOnly, t) ==
+                  Approx(static_cast<double>(hits) / static_cast<double>(mask.size())));
+        }
+    }
+    CHECK(many.share_counts(kEncoderOnly, t) == expected);
+    CHECK(std::count(expected[0].begin(), expected[0].end(), 2) == 3 * 8);  // same, swapped, decoder kinds
+    for (const auto& builtin : cmp::kSharedRules) CHECK(many.share_counts(builtin, t) != expected);
+}
+
+TEST_CASE("rules are found by name; an unknown name lists the known ones", "[compare][rules]") {
+    for (const auto& rule : cmp::kSharedRules) CHECK(cmp::parse_rule(rule.name) == rule);
+    try {
+        cmp::parse_rule("both");
+        FAIL("an unknown rule was accepted");
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()) == "rule must be one of 'paper', 'separate', 'decoder', got 'both'");
+    }
+}

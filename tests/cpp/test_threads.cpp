@@ -41,7 +41,7 @@ TEST_CASE("ParallelGrainOverride lowers the grain for its lifetime only", "[thre
 }
 
 TEST_CASE("omp_threads_for honours an explicit request as the upper bound", "[threads]") {
-    CHECK(saematch::detail::omp_threads_for(100 * kParallelGrain, 3) == (saematch::detail::resolve_threads(3)));
+    CHECK(saematch::detail::omp_threads_for(100 * kParallelGrain, 3) == (saematch::detail::openmp_threads(3)));
     CHECK(saematch::detail::omp_threads_for(10, 3) == 1);
 }
 

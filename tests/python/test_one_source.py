@@ -1,7 +1,8 @@
 """What the Python package reads from the C++ core instead of keeping a copy:
-the architecture registry, the SAE config's validator (through the same
-reader as a saved cfg.json), the walk over array data, and the folder reader
-and writer -- all but the trainer torch-free."""
+the shared rules and their masks, the matcher's defaults, the architecture
+registry, the SAE config's validator and defaults (through the same reader
+as a saved cfg.json), the walk over array data, and the folder reader and
+writer -- all but the trainer torch-free."""
 
 import math
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 import saematch as sm
 from saematch import _core
+from saematch.compare import RULES, SCREENS, _shared
 
 
 def _torch_free(code: str) -> str:
@@ -103,6 +105,65 @@ def test_a_folder_write_names_a_bad_format_and_a_name_count_mismatch(tmp_path):
         _core.write_sae_folder(str(tmp_path / "a"), fields, names, arrays, {}, "onnx")
     with pytest.raises(ValueError, match="one name per parameter"):
         _core.write_sae_folder(str(tmp_path / "b"), fields, names[:3], arrays, {})
+
+
+def _side(rng, n, m):
+    """One side of a pair report: partners (-1 for some: unmatched) and cosines, with ties at 0.7."""
+    partner = lambda: np.where(rng.random(n) < 0.1, -1, rng.integers(0, m, n)).astype(np.int32)
+    cos = lambda: rng.choice(np.float32([0.0, 0.3, 0.69, 0.7, 0.71, 0.95, 1.0]), n)
+    ep = partner()
+    dp = np.where(rng.random(n) < 0.5, ep, partner()).astype(np.int32)
+    return dict(enc_partner=ep, dec_partner=dp, enc_cos=cos(), dec_cos=cos())
+
+
+def test_the_rules_are_the_cores_and_their_masks_match_the_papers_definitions():
+    assert RULES == tuple(name for name, _ in _core.shared_rules) == ("paper", "separate", "decoder")
+    side = _side(np.random.default_rng(4), 500, 40)
+    ep, dp, ec, dc = side["enc_partner"], side["dec_partner"], side["enc_cos"], side["dec_cos"]
+    for t in (0.0, 0.7, 1.0):
+        # The cosine against t as the numbers they are (float32 0.7 is below
+        # 0.7); NumPy would compare in float32 and call them equal.
+        enc = [p >= 0 and float(c) >= t for p, c in zip(ep, ec)]
+        dec = [p >= 0 and float(c) >= t for p, c in zip(dp, dc)]
+        by_hand = {"paper": [e and d and a == b for e, d, a, b in zip(enc, dec, ep, dp)],
+                   "separate": [e and d for e, d in zip(enc, dec)],
+                   "decoder": dec}
+        for rule in RULES:
+            got = _shared(side, rule, t)
+            assert got.dtype == bool and got.tolist() == by_hand[rule], (rule, t)
+    with pytest.raises(ValueError, match="rule must be one of 'paper', 'separate', 'decoder', got 'both'"):
+        _core.shared_mask(ep, dp, ec, dc, "both", 0.7)
+    with pytest.raises(ValueError, match="must be 1-D of one length"):
+        _core.shared_mask(ep, dp[:-1], ec, dc, "paper", 0.7)
+
+
+def test_the_matchers_defaults_are_the_cores():
+    import inspect
+
+    for fn in (sm.compare, sm.compare_many):
+        params = inspect.signature(fn).parameters
+        assert params["candidates"].default == _core.match_defaults["candidates"] == 32
+        assert params["dense_max_pairs"].default == _core.match_defaults["dense_max_pairs"] == 512 * 512
+    assert SCREENS == _core.match_defaults["screens"] == ("auto", "float32", "bfloat16")
+
+
+def test_the_configs_defaults_are_the_cores():
+    import dataclasses
+
+    fields = {f.name: f.default for f in dataclasses.fields(sm.SAEConfig)}
+    assert {k: fields[k] for k in _core.sae_config_defaults} == _core.sae_config_defaults
+    assert fields["k"] == 32 and fields["architecture"] == "topk" and fields["multi_topk"] is False
+    assert set(fields) == set(_core.sae_config_defaults) | {"d_in", "num_latents"}
+
+
+def test_every_header_of_a_module_is_in_its_module_header():
+    from pathlib import Path
+
+    include = Path(__file__).resolve().parents[2] / "include" / "saematch"
+    for module in ("lap", "similarity", "compare", "io", "sae", "train"):
+        text = (include / f"{module}.hpp").read_text()
+        for header in sorted((include / module).glob("*.hpp")):
+            assert f'#include "saematch/{module}/{header.name}"' in text, f"{module}.hpp lacks {header.name}"
 
 
 torch = pytest.importorskip("torch", reason="the trainer needs torch")

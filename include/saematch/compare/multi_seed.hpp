@@ -24,7 +24,7 @@ struct MultiSeedReport {
 
     // share_counts[b][i]: how many of the other SAEs latent i of SAE b is
     // shared with, under `rule` at threshold t.
-    std::vector<std::vector<std::int32_t>> share_counts(SharedRule rule, double t) const {
+    std::vector<std::vector<std::int32_t>> share_counts(const SharedRule& rule, double t) const {
         std::vector<std::vector<std::int32_t>> counts(static_cast<std::size_t>(saes));
         for (std::size_t p = 0; p < pairs.size(); ++p) {
             const auto [x, y] = pair_ids[p];

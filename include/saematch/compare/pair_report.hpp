@@ -1,5 +1,5 @@
 // Comparing two SAEs: encoder and decoder matchings, and which latents count
-// as shared under the three rules the paper and its code use.
+// as shared under a rule (shared_rules.hpp).
 #pragma once
 
 #include <cstddef>
@@ -10,38 +10,11 @@
 #include <vector>
 
 #include "saematch/compare/latent_matching.hpp"
+#include "saematch/compare/shared_rules.hpp"
 #include "saematch/lap/matrix_view.hpp"
 #include "saematch/similarity/unit_rows.hpp"
 
 namespace saematch::compare {
-
-// When is latent i of A "shared" with B, for threshold t? Every rule reads
-// "at least t" (the paper: "a cosine similarity of 0.7 or greater"; the
-// authors' notebook wrote > t, which differs only for a cosine exactly equal
-// to t, and never for t = 0.7, which no float cosine equals). One comparison
-// everywhere keeps "paper" the strictest rule at every t, and lets t = 1
-// count exact duplicates.
-enum class SharedRule {
-    paper,     // the paper's text: same partner in both matchings, both cosines >= t
-    separate,  // the authors' notebook: encoder cosine >= t and decoder cosine >= t, partners may differ
-    decoder,   // decoder cosine >= t alone (the paper's architecture and model comparisons)
-};
-
-inline const char* rule_name(SharedRule rule) {
-    switch (rule) {
-        case SharedRule::paper: return "paper";
-        case SharedRule::separate: return "separate";
-        case SharedRule::decoder: return "decoder";
-    }
-    return "?";
-}
-
-inline SharedRule parse_rule(std::string_view name) {
-    if (name == "paper") return SharedRule::paper;
-    if (name == "separate") return SharedRule::separate;
-    if (name == "decoder") return SharedRule::decoder;
-    throw std::invalid_argument("rule must be 'paper', 'separate' or 'decoder', got '" + std::string(name) + "'");
-}
 
 // An SAE's latent directions, normalised once (encoder rows and decoder
 // vectors, both n x d) so a multi-seed comparison reuses them.
@@ -82,33 +55,22 @@ struct PairReport {
     // Same partner in both matchings (a latent left unmatched in both does
     // not agree with anything).
     std::vector<std::uint8_t> agree(Side side) const {
-        const auto& e = enc_partner(side);
-        const auto& d = dec_partner(side);
-        std::vector<std::uint8_t> out(e.size());
-        for (std::size_t i = 0; i < e.size(); ++i) out[i] = e[i] >= 0 && e[i] == d[i];
+        std::vector<std::uint8_t> out(static_cast<std::size_t>(latents(side)));
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = latent(side, i).same_partner();
         return out;
     }
 
-    std::vector<std::uint8_t> shared(Side side, SharedRule rule, double t) const {
-        const auto& ec = enc_cos(side);
-        const auto& dc = dec_cos(side);
-        const auto& ep = enc_partner(side);
-        const auto& dp = dec_partner(side);
-        std::vector<std::uint8_t> out(ec.size());
-        for (std::size_t i = 0; i < ec.size(); ++i) {
-            // A latent left unmatched (dead, or the larger SAE's extra) is
-            // never shared, whatever t: its cosine 0 is no match.
-            const bool enc = ep[i] >= 0 && ec[i] >= t, dec = dp[i] >= 0 && dc[i] >= t;
-            switch (rule) {
-                case SharedRule::paper: out[i] = ep[i] == dp[i] && enc && dec; break;
-                case SharedRule::separate: out[i] = enc && dec; break;
-                case SharedRule::decoder: out[i] = dec; break;
-            }
-        }
+    LatentMatch latent(Side side, std::size_t i) const {
+        return {enc_partner(side)[i], dec_partner(side)[i], enc_cos(side)[i], dec_cos(side)[i]};
+    }
+
+    std::vector<std::uint8_t> shared(Side side, const SharedRule& rule, double t) const {
+        std::vector<std::uint8_t> out(static_cast<std::size_t>(latents(side)));
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = rule.is_shared(latent(side, i), t);
         return out;
     }
 
-    double shared_fraction(Side side, SharedRule rule, double t) const {
+    double shared_fraction(Side side, const SharedRule& rule, double t) const {
         const auto mask = shared(side, rule, t);
         std::int64_t count = 0;
         for (auto m : mask) count += m;

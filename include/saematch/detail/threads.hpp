@@ -28,9 +28,12 @@ namespace saematch::detail {
 // scaled add), so callers count their loops' inner iterations.
 inline constexpr std::int64_t kParallelGrain = std::int64_t{1} << 20;
 
-// The team size for `requested` threads: 0 means OpenMP's default (which
-// honours OMP_NUM_THREADS); always 1 without OpenMP. For OpenMP regions.
-inline int resolve_threads(int requested) {
+// The two thread counts a request can mean, both decided here: an OpenMP
+// region's team (0: OpenMP's default, which honours OMP_NUM_THREADS; always 1
+// without OpenMP), and a team of std::threads (similarity/parallel.hpp),
+// which needs no OpenMP (0: OpenMP's default where it exists, else one per
+// hardware thread).
+inline int openmp_threads(int requested) {
 #ifdef _OPENMP
     return requested > 0 ? requested : std::max(1, omp_get_max_threads());
 #else
@@ -39,9 +42,7 @@ inline int resolve_threads(int requested) {
 #endif
 }
 
-// The same for passes that run on std::threads (similarity/parallel.hpp),
-// which need no OpenMP: without it, 0 means one per hardware thread.
-inline int resolve_std_threads(int requested) {
+inline int worker_threads(int requested) {
     if (requested > 0) return requested;
 #ifdef _OPENMP
     return std::max(1, omp_get_max_threads());
@@ -82,7 +83,7 @@ inline int threads_for(std::int64_t work, int available, std::int64_t grain = 0)
 // The OpenMP team for `work` units when the caller asked for `requested`
 // threads (0: OpenMP's default).
 inline int omp_threads_for(std::int64_t work, int requested = 0, std::int64_t grain = 0) {
-    return threads_for(work, resolve_threads(requested), grain);
+    return threads_for(work, openmp_threads(requested), grain);
 }
 
 // Caps the OpenMP team size of regions that this thread starts without a

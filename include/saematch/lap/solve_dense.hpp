@@ -120,7 +120,7 @@ std::optional<Assignment> solve_oriented(MatrixView<T> cost, Stride stride, cons
             throw std::invalid_argument("candidates_per_row must be at least 1, got " +
                                         std::to_string(options.candidates_per_row));
         const DenseMatrixSource<T, Negate, Stride> source(cost, stride, options.candidates_per_row,
-                                                          resolve_threads(options.threads));
+                                                          openmp_threads(options.threads));
         CandidateGraph candidates = source.initial_candidates();
         if (source.saw_invalid()) validate();  // throws, naming the entry
         if (source.largest_finite() > kLargestSafeCost) return std::nullopt;

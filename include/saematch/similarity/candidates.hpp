@@ -27,6 +27,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +60,18 @@ enum class ScreenPrecision {
     float32,    // the float32 GEMM (CBLAS, or Eigen)
     bfloat16,   // bf16_gemm.hpp; throws where the CPU lacks AVX512-BF16
 };
+
+// The spellings callers use (Python's screen=, the CLI's --screen), in
+// ScreenPrecision's order.
+inline constexpr std::array<std::string_view, 3> kScreenNames{"auto", "float32", "bfloat16"};
+
+inline ScreenPrecision parse_screen(std::string_view name) {
+    for (std::size_t i = 0; i < kScreenNames.size(); ++i)
+        if (kScreenNames[i] == name) return static_cast<ScreenPrecision>(i);
+    std::string names;
+    for (const auto n : kScreenNames) names += (names.empty() ? "'" : ", '") + std::string(n) + "'";
+    throw std::invalid_argument("screen must be one of " + names + ", got '" + std::string(name) + "'");
+}
 
 struct CandidateOptions {
     // Candidates kept per row of A and per row of B.
@@ -210,7 +224,7 @@ public:
           m_(b.rows.rows()),
           d_(a.rows.cols()),
           k_(list_length(options.k, a.rows.rows(), b.rows.rows())),
-          threads_(resolve_threads(options.threads)),
+          threads_(saematch::detail::worker_threads(options.threads)),
           bf16_(!options.gemm && screens_in_bf16(options.screen)),
           exact_margin_(2.0 * gemm_error_bound(d_)),
           block_rows_(std::min(options.block_rows, n_)),

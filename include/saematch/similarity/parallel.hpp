@@ -27,10 +27,6 @@
 
 namespace saematch::similarity::detail {
 
-// The thread count for `requested` (0: OpenMP's default, or the hardware's
-// without OpenMP); the decision lives in detail/threads.hpp.
-inline int resolve_threads(int requested) { return saematch::detail::resolve_std_threads(requested); }
-
 class WorkerTeam {
 public:
     // `threads` − 1 workers; the caller of run() is thread 0.

@@ -86,7 +86,7 @@ inline CandidateLists lists_from_pools(const UnitRows& a, const UnitRows& b, std
     const std::int32_t width = detail::list_length(k, n, m);
     detail::ListSide rows = detail::init_candidate_lists(out, a, b, width);
     detail::ListSide cols(b, a, width, out.col_value.data(), out.col_index.data());
-    const int team = detail::resolve_threads(threads);
+    const int team = saematch::detail::worker_threads(threads);
     detail::WorkerTeam workers(team);
     std::vector<detail::ThreadScratch> scratch(static_cast<std::size_t>(team));
     detail::rank_pools(rows, row_pools, workers, scratch, team);

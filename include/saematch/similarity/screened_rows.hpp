@@ -31,7 +31,7 @@ public:
     // `a` and `b` must outlive this. `threads`: 0 for OpenMP's default.
     // `gemm`, when set, replaces the float32 GEMM; `bf16` wins over both.
     ScreenedRows(const UnitRows& a, const UnitRows& b, bool bf16, int threads, GemmFunction gemm = {})
-        : a_(a), b_(b), bf16_(bf16), threads_(detail::resolve_threads(threads)), gemm_(std::move(gemm)) {
+        : a_(a), b_(b), bf16_(bf16), threads_(saematch::detail::worker_threads(threads)), gemm_(std::move(gemm)) {
         detail::check_same_dim(a, b);
     }
 

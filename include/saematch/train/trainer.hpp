@@ -18,6 +18,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>  // at::get_num_threads
 
 #include <algorithm>
 #include <cmath>

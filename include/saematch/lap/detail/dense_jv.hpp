@@ -40,7 +40,7 @@ namespace saematch::lap::detail {
 
 using UnitStride = std::integral_constant<std::ptrdiff_t, 1>;
 
-using saematch::detail::resolve_threads;
+using saematch::detail::openmp_threads;
 
 // The best unscanned column of a Dijkstra step. Ties on distance prefer an
 // unmatched column (the search can stop there), then the lowest index, so the
@@ -73,7 +73,7 @@ public:
           dist_(m_, kInf),
           pred_(m_, -1),
           state_(m_, kFreeCol) {
-        threads_ = resolve_threads(options.threads);
+        threads_ = openmp_threads(options.threads);
         parallel_min_cols_ = options.parallel_min_cols;
     }
 

@@ -1,0 +1,3 @@
+// saematch/compare.hpp compiles on its own, first in its translation unit and
+// without the tests' precompiled headers (which would hide a missing include).
+#include "saematch/compare.hpp"
