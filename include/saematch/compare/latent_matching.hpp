@@ -45,8 +45,8 @@ struct MatchOptions {
     MatchMethod method = MatchMethod::automatic;
     // Both methods score pairs exactly (accurate cosines rounded to float);
     // the dense one through a float64 GEMM, which made it slower than the
-    // streamed path from 500 latents on (measured at d = 64 and 768), so it
-    // only serves tiny pairs, where it skips the certificate's bookkeeping.
+    // streamed path from a few hundred latents on (benchmarks/README.md), so
+    // it only serves tiny pairs, where it skips the certificate's bookkeeping.
     std::int64_t dense_max_pairs = std::int64_t{512} * 512;
     // Candidates per latent (both directions) for the sparse path, and how
     // the cosine matrix is streamed.

@@ -6,8 +6,8 @@
 // only when its slowest thread does, and a thread the scheduler has put
 // aside finishes a time slice (milliseconds) later, while its team mates
 // spin on cores the others need: tiny regions then cost milliseconds each,
-// and a small training run was 25-85x slower beside one other 2-thread
-// process. Like ATen's parallel_for, each thread must therefore get at least
+// and a small training run was many times slower beside one other 2-thread
+// process (bench_busy.py; benchmarks/README.md). Like ATen's parallel_for, each thread must therefore get at least
 // a grain of work; the grain here is sized so that one thread's share
 // (about a quarter of a millisecond) outweighs what a late team mate costs.
 #pragma once

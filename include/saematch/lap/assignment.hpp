@@ -10,8 +10,9 @@ namespace saematch::lap {
 
 // How solve_dense finds the optimum; both are exact.
 enum class SolveMethod {
-    // `dense` below 512 rows or columns, `sparse` from there on (measured:
-    // sparse is faster from about 512 on uniform and cosine matrices).
+    // `dense` below 512 rows or columns, `sparse` from there on: where
+    // sparse overtook dense on uniform and cosine matrices
+    // (benchmarks/README.md, "Measurements behind the code").
     automatic,
     // Jonker-Volgenant over the full matrix.
     dense,

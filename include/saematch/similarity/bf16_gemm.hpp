@@ -192,7 +192,7 @@ namespace detail {
 #if SAEMATCH_HAVE_BF16_KERNEL
 // One kRows x kCols micro-tile of C over all pairs. The unroll pragmas keep
 // the 24 accumulators in registers at -O2 as well (without them GCC 12
-// spills and runs at 40% of the speed).
+// spills them and the kernel loses most of its speed).
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void bf16_micro_tile(
     const std::uint32_t* __restrict a, const std::uint32_t* __restrict b, std::ptrdiff_t pairs, float* c,
     std::ptrdiff_t ldc, std::ptrdiff_t rows, std::ptrdiff_t cols) {

@@ -19,11 +19,10 @@
 // near-ties than its pool holds is recomputed in full at the end (counted in
 // recomputed_rows / recomputed_cols).
 //
-// Cost, measured against the bare GEMMs of the same tiles on one core of our
-// AVX2/AVX-512 machines (OpenBLAS, d = 768, random unit vectors): 1.09x at
-// 8192 x 8192 and k = 16 (scan 5%, accurate ranking 5%), 1.15-1.17x at
-// k = 32; 1.05-1.08x and 1.12x at 16384 x 16384. Both extra parts grow with
-// n + m and the GEMM with n·m, so the share keeps falling with size.
+// Cost beyond the bare GEMMs of the same tiles: the scan and the accurate
+// ranking, each a few per cent of the GEMM time at 8192 x 8192 (figures:
+// benchmarks/README.md, "Measurements behind the code"). Both grow with
+// n + m and the GEMM with n·m, so their share keeps falling with size.
 #pragma once
 
 #include <algorithm>
@@ -78,18 +77,18 @@ struct CandidateOptions {
     std::int32_t k = 32;
     // Tile shape: memory beyond the inputs and lists is about
     // block_rows x block_cols floats (64 MiB by default). Results never
-    // depend on it. The default was the fastest of 512-2048 x 2048-8192 at
-    // 8192 x 8192, d = 768: smaller tiles pay more per tile (a thread team
-    // started, BLAS panels packed, column pools filled).
+    // depend on it. The default was the fastest shape tried at 8192 x 8192,
+    // d = 768 (benchmarks/README.md): smaller tiles pay more per tile (a
+    // thread team started, BLAS panels packed, column pools filled).
     std::ptrdiff_t block_rows = 2048;
     std::ptrdiff_t block_cols = 8192;
     // Threads for the scan and the final ranking: 0 uses OpenMP's default
     // (OMP_NUM_THREADS). The GEMM itself runs on the BLAS library's threads
     // (or Eigen's OpenMP ones). Results are identical for every count.
     int threads = 0;
-    // bfloat16 screening was 3.3x faster per tile than OpenBLAS's float32
-    // GEMM at 8192 x 8192, d = 768 on our machines, for twice the accurate
-    // dot products (see bf16_gemm.hpp).
+    // bfloat16 screening is several times faster per tile than a float32
+    // GEMM where the CPU has AVX512-BF16, for about twice the accurate dot
+    // products (bf16_gemm.hpp; figures: benchmarks/README.md).
     ScreenPrecision screen = ScreenPrecision::automatic;
     // When set, the tiles' products come from this float32 GEMM instead
     // (see GemmFunction in gemm.hpp), and `screen` is ignored.

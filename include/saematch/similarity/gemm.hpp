@@ -2,8 +2,8 @@
 // both row-major stacks of vectors (unit rows of two SAEs) and C row-major.
 //
 // GEMM speed decides a comparison's speed, and Eigen's own kernels ran at a
-// third of OpenBLAS's speed on our 2-core AVX2 machines (61 vs 179 GFLOP/s),
-// so the product goes to CBLAS when the build found it (SAEMATCH_USE_CBLAS,
+// fraction of OpenBLAS's speed (benchmarks/README.md, "Measurements behind
+// the code"), so the product goes to CBLAS when the build found it (SAEMATCH_USE_CBLAS,
 // set by CMake) and to Eigen otherwise. The backend is fixed at compile time.
 //
 // Threads: CBLAS uses the BLAS library's own pool (OPENBLAS_NUM_THREADS);

@@ -3,10 +3,10 @@
 // The pass alternates a BLAS call, which runs on the BLAS library's own
 // threads, with a scan of its result on these. Whoever waits must not spin:
 // with OpenMP teams, libgomp's idle workers spin for milliseconds after each
-// region and take cores from the next GEMM's BLAS threads (measured on our
-// 2-core machines at 16384 x 16384, d = 768: GEMMs 8% slower, scans twice as
-// slow; OMP_WAIT_POLICY=passive removed both, but a library cannot set
-// that). Threads started per tile were worse still: they land beside the
+// region and take cores from the next GEMM's BLAS threads, slowing both
+// the GEMMs and the scans; OMP_WAIT_POLICY=passive removed the loss, but a
+// library cannot set that (figures: benchmarks/README.md, "Measurements
+// behind the code"). Threads started per tile were worse still: they land beside the
 // BLAS threads and wait to be migrated. So the pass keeps one team of
 // std::threads for its whole duration, asleep in futex waits
 // (std::atomic::wait) between jobs. It also keeps the pass out of whichever

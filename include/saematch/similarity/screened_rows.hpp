@@ -4,8 +4,8 @@
 // pairs. A value settles a pair only with room for error_bound(); the few
 // pairs it cannot settle are scored exactly (accurate_dot.hpp) by the
 // caller. So the arithmetic is the same choice as the streamed pass's
-// screen: bfloat16 (bf16_gemm.hpp) where the CPU has it, 4x the float32
-// GEMM's speed here, else the float32 GEMM.
+// screen: bfloat16 (bf16_gemm.hpp) where the CPU has it, several times the
+// float32 GEMM's speed, else the float32 GEMM.
 #pragma once
 
 #include <cstddef>

@@ -4,8 +4,9 @@
 // faults the first time the GEMM writes it, and TLB misses on every write
 // after that; on Linux, where transparent huge pages are usually available
 // on request ("madvise" mode), it is allocated 2 MiB-aligned and asked for
-// huge pages. Measured at 8192 x 8192, d = 768 on our 2-core machines: the
-// whole pass ~4% faster. Elsewhere it is a plain allocation. Either way the
+// huge pages, which made the whole pass measurably faster (benchmarks/
+// README.md, "Measurements behind the code"). Elsewhere it is a plain
+// allocation. Either way the
 // memory is not zero-filled: every tile is written before it is read.
 #pragma once
 

@@ -16,8 +16,9 @@
 // k-th largest chunk maximum. An entry more than the margin below that bound
 // cannot matter, so it is not offered. With both, a line receives about
 // twice k offers at 8192 x 8192 instead of k·(1 + ln(N/k)), and the scan
-// costs ~5% of the GEMM time on one core at d = 768, k = 16 (it cost ~30%
-// when every entry of a block that held one candidate was visited).
+// costs a small fraction of the GEMM's time, several times less than when
+// every entry of a block that held one candidate was visited (figures:
+// benchmarks/README.md, "Measurements behind the code").
 #pragma once
 
 #include <algorithm>

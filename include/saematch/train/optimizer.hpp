@@ -89,8 +89,9 @@ private:
     }
 
     // The same update in one pass over the four arrays instead of eight
-    // passes of separate ops (the optimiser was ~10% of a TopK step on the
-    // CPU; on a GPU the unfused ops make ~3x the memory traffic). Each
+    // passes of separate ops (unfused, the optimiser was a visible share of
+    // a TopK step on the CPU, and on a GPU it moves several times the
+    // memory: benchmarks/README.md, "Measurements behind the code"). Each
     // element's arithmetic is fixed (kernels/adam.hpp), so it is reproducible.
     void fused_step(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor& v, double lr, double correction1,
                     double correction2) const {
