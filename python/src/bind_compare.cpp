@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "match_arguments.hpp"
 #include "saematch/compare/multi_seed.hpp"
 #include "saematch/compare/multi_seed_stats.hpp"
 #include "saematch/compare/pair_report.hpp"
@@ -77,27 +78,16 @@ similarity::GemmFunction python_gemm(const py::object& gemm) {
     };
 }
 
-compare::MatchOptions match_options(const std::string& method, std::int64_t dense_max_pairs, int k,
+compare::MatchOptions match_options(const std::string& method, std::int64_t dense_max_pairs, int candidates,
                                     std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
                                     const std::string& screen, const py::object& gemm,
                                     const std::function<void(double)>& progress) {
-    compare::MatchOptions o;
-    o.method = compare::parse_match_method(method);
-    if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
-    o.dense_max_pairs = dense_max_pairs;
-    o.candidates.k = k;
+    auto o = match_arguments(method, dense_max_pairs, candidates, threads, progress);
     // 0: the core's own tile shape (CandidateOptions' defaults).
     if (block_rows != 0) o.candidates.block_rows = block_rows;
     if (block_cols != 0) o.candidates.block_cols = block_cols;
-    o.candidates.threads = threads;
-    o.threads = threads;
     o.candidates.screen = similarity::parse_screen(screen);
     if (!gemm.is_none()) o.candidates.gemm = python_gemm(gemm);
-    if (progress)
-        o.candidates.progress = [progress](double fraction) {
-            py::gil_scoped_acquire acquire;
-            progress(fraction);
-        };
     return o;
 }
 
@@ -194,10 +184,10 @@ void bind_compare(py::module_& m) {
     m.def(
         "compare_pair",
         [](const compare::SaeDirections& a, const compare::SaeDirections& b, const std::string& method,
-           std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
+           std::int64_t dense_max_pairs, int candidates, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
            const std::string& screen, const py::object& gemm, const std::function<void(double)>& progress) {
             const auto options =
-                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, gemm, progress);
+                match_options(method, dense_max_pairs, candidates, block_rows, block_cols, threads, screen, gemm, progress);
             py::gil_scoped_release release;
             return compare::compare_pair(a, b, options);
         },
@@ -208,17 +198,12 @@ void bind_compare(py::module_& m) {
     m.def(
         "compare_many",
         [](const std::vector<const compare::SaeDirections*>& saes, const std::string& method,
-           std::int64_t dense_max_pairs, int k, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
+           std::int64_t dense_max_pairs, int candidates, std::ptrdiff_t block_rows, std::ptrdiff_t block_cols, int threads,
            const std::string& screen, const py::object& gemm,
            const std::function<void(std::size_t, std::size_t)>& on_pair) {
             const auto options =
-                match_options(method, dense_max_pairs, k, block_rows, block_cols, threads, screen, gemm, nullptr);
-            std::function<void(std::size_t, std::size_t)> report;
-            if (on_pair)
-                report = [on_pair](std::size_t done, std::size_t total) {
-                    py::gil_scoped_acquire acquire;
-                    on_pair(done, total);
-                };
+                match_options(method, dense_max_pairs, candidates, block_rows, block_cols, threads, screen, gemm, nullptr);
+            const auto report = pair_progress(on_pair);
             compare::MultiSeedReport r;
             {
                 py::gil_scoped_release release;

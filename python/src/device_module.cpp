@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "match_arguments.hpp"
 #include "saematch/compare/multi_seed.hpp"
 #include "saematch/compare/pair_report.hpp"
 #include "saematch/similarity/aten/device_backend.hpp"
@@ -41,9 +42,9 @@ struct Call {
 };
 
 Call make_call(const std::string& device, const std::string& screen, const std::string& method,
-               std::int64_t dense_max_pairs, int k, std::int64_t block_rows, std::int64_t block_cols, int threads,
-               const std::function<void(double)>& progress) {
-    if (k < 1) throw std::invalid_argument("candidates must be at least 1, got " + std::to_string(k));
+               std::int64_t dense_max_pairs, int candidates, std::int64_t block_rows, std::int64_t block_cols,
+               int threads, const std::function<void(double)>& progress) {
+    Call call{nullptr, saematch::python::match_arguments(method, dense_max_pairs, candidates, threads, progress)};
     if (block_rows < 0 || block_cols < 0)
         throw std::invalid_argument("block_rows and block_cols must be at least 1 (or 0: the device's default), got " +
                                     std::to_string(block_rows) + " and " + std::to_string(block_cols));
@@ -54,18 +55,8 @@ Call make_call(const std::string& device, const std::string& screen, const std::
     if (block_rows > 0) o.tiles.block_rows = block_rows;
     if (block_cols > 0) o.tiles.block_cols = block_cols;
     o.threads = threads;
-    Call call{std::make_shared<aten::DeviceBackend>(o), {}};
-    call.options.method = compare::parse_match_method(method);
-    call.options.dense_max_pairs = dense_max_pairs;
-    call.options.candidates.k = k;
-    call.options.candidates.threads = threads;
-    call.options.threads = threads;
+    call.backend = std::make_shared<aten::DeviceBackend>(o);
     call.options.backend = call.backend;
-    if (progress)
-        call.options.candidates.progress = [progress](double fraction) {
-            py::gil_scoped_acquire acquire;
-            progress(fraction);
-        };
     return call;
 }
 
@@ -87,9 +78,9 @@ PYBIND11_MODULE(_device, m) {
     m.def(
         "compare_pair",
         [](const compare::SaeDirections& a, const compare::SaeDirections& b, const std::string& device,
-           const std::string& screen, const std::string& method, std::int64_t dense_max_pairs, int k,
+           const std::string& screen, const std::string& method, std::int64_t dense_max_pairs, int candidates,
            std::int64_t block_rows, std::int64_t block_cols, int threads, const std::function<void(double)>& progress) {
-            Call call = make_call(device, screen, method, dense_max_pairs, k, block_rows, block_cols, threads, progress);
+            Call call = make_call(device, screen, method, dense_max_pairs, candidates, block_rows, block_cols, threads, progress);
             compare::PairReport r;
             {
                 py::gil_scoped_release release;
@@ -108,15 +99,10 @@ PYBIND11_MODULE(_device, m) {
     m.def(
         "compare_many",
         [](const std::vector<const compare::SaeDirections*>& saes, const std::string& device, const std::string& screen,
-           const std::string& method, std::int64_t dense_max_pairs, int k, std::int64_t block_rows,
+           const std::string& method, std::int64_t dense_max_pairs, int candidates, std::int64_t block_rows,
            std::int64_t block_cols, int threads, const std::function<void(std::size_t, std::size_t)>& on_pair) {
-            Call call = make_call(device, screen, method, dense_max_pairs, k, block_rows, block_cols, threads, nullptr);
-            std::function<void(std::size_t, std::size_t)> report;
-            if (on_pair)
-                report = [on_pair](std::size_t done, std::size_t total) {
-                    py::gil_scoped_acquire acquire;
-                    on_pair(done, total);
-                };
+            Call call = make_call(device, screen, method, dense_max_pairs, candidates, block_rows, block_cols, threads, nullptr);
+            const auto report = saematch::python::pair_progress(on_pair);
             compare::MultiSeedReport r;
             {
                 py::gil_scoped_release release;
