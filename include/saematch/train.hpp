@@ -6,5 +6,6 @@
 
 #include "saematch/sae.hpp"
 #include "saematch/train/checkpoint.hpp"
+#include "saematch/train/defaults.hpp"
 #include "saematch/train/optimizer.hpp"
 #include "saematch/train/trainer.hpp"

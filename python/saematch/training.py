@@ -31,6 +31,8 @@ _USES_K = frozenset(name for name, uses_k in _core.architectures() if uses_k)  #
 # spells them; a field C++ gains and this class lacks fails every
 # construction (the C++ reader requires it), so the two cannot drift quietly.
 _CONFIG_DEFAULTS = _core.sae_config_defaults
+# train()'s defaults are TrainOptions' (train/defaults.hpp), likewise.
+_TRAIN_DEFAULTS = _core.train_defaults
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ def train(
     data,
     seeds=(0,),
     tokens: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int = _TRAIN_DEFAULTS["batch_size"],
     lr: float | None = None,
     device: str = "cpu",
     save_dir=None,
@@ -253,8 +255,8 @@ def train(
     resume: bool = False,
     optimizer: str = "adam",
     bf16: bool = False,
-    lr_warmup_steps: int = 1000,
-    dead_after_tokens: int = 10_000_000,
+    lr_warmup_steps: int = _TRAIN_DEFAULTS["lr_warmup_steps"],
+    dead_after_tokens: int = _TRAIN_DEFAULTS["dead_after_tokens"],
 ) -> list[SAE]:
     """Trains one SAE per seed on the same batches in the same order and
     returns them in seed order.

@@ -1,6 +1,7 @@
 // The torch-free SAE definitions the Python package reads instead of
-// keeping its own copies: the architecture registry (sae/config.hpp) and the
-// config's one validator, reached through the config transport.
+// keeping its own copies: the architecture registry (sae/config.hpp), the
+// config's defaults and its one validator, reached through the config
+// transport, and the trainer's defaults (train/defaults.hpp).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -10,6 +11,7 @@
 
 #include "sae_config_transport.hpp"
 #include "saematch/sae/config.hpp"
+#include "saematch/train/defaults.hpp"
 
 namespace py = pybind11;
 
@@ -31,6 +33,11 @@ void bind_sae(py::module_& m) {
     defaults.attr("pop")("d_in");
     defaults.attr("pop")("num_latents");
     m.attr("sae_config_defaults") = defaults;
+    py::dict train_defaults;
+    train_defaults["batch_size"] = train::defaults::batch_size;
+    train_defaults["lr_warmup_steps"] = train::defaults::lr_warmup_steps;
+    train_defaults["dead_after_tokens"] = train::defaults::dead_after_tokens;
+    m.attr("train_defaults") = train_defaults;
     m.def(
         "check_sae_config", [](const py::dict& fields) { config_from_python(fields); }, py::arg("fields"),
         "Raises ValueError naming the field when SAEConfig's fields (a dict, as in cfg.json) are not a valid SAE.");

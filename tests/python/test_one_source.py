@@ -156,6 +156,15 @@ def test_the_configs_defaults_are_the_cores():
     assert set(fields) == set(_core.sae_config_defaults) | {"d_in", "num_latents"}
 
 
+def test_the_trainers_defaults_are_the_cores():
+    import inspect
+
+    params = inspect.signature(sm.train).parameters
+    for name, value in _core.train_defaults.items():
+        assert params[name].default == value, name
+    assert _core.train_defaults == dict(batch_size=4096, lr_warmup_steps=1000, dead_after_tokens=10_000_000)
+
+
 def test_every_header_of_a_module_is_in_its_module_header():
     from pathlib import Path
 

@@ -34,6 +34,7 @@
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/topk.hpp"
+#include "saematch/train/defaults.hpp"
 #include "saematch/train/optimizer.hpp"
 
 namespace saematch::train {
@@ -43,14 +44,14 @@ inline constexpr double kWarmupFraction = 0.1;
 
 struct TrainOptions {
     std::vector<std::uint64_t> seeds{0};
-    std::int64_t batch_size = 4096;  // tokens per step
+    std::int64_t batch_size = defaults::batch_size;  // tokens per step
     // The learning rate; 0 means 2e-4 / sqrt(num_latents / 2^14).
     double lr = 0.0;
     // Linear from lr / warmup to lr over this many steps, but at most
     // kWarmupFraction of planned_steps when the run's length is known: a
     // 1000-step warm-up is longer than many whole small runs (200K tokens at
     // batch 256 is 781 steps), which then never reach their learning rate.
-    std::int64_t lr_warmup_steps = 1000;
+    std::int64_t lr_warmup_steps = defaults::lr_warmup_steps;
     // The run's length in steps, when the caller knows it (0: unknown, no cap).
     std::int64_t planned_steps = 0;
     OptimizerKind optimizer = OptimizerKind::adam;
@@ -59,7 +60,7 @@ struct TrainOptions {
     // results), as sparsify's autocast does on GPUs; gradients stay float32.
     // Meant for CUDA, where it is several times faster; allowed on the CPU.
     bool bf16_encoder = false;
-    std::int64_t dead_after_tokens = 10'000'000;
+    std::int64_t dead_after_tokens = defaults::dead_after_tokens;
     at::Device device = at::kCPU;
 };
 
