@@ -268,6 +268,7 @@ def make_configs(model, hookpoints, expansion_factor: int = 32, **fields) -> dic
 def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0,), tokens: int | None = None,
                  batch_size: int = 4096, context_length: int | None = None, forward_batch_size: int = 8,
                  exclude_tokens=None, normalize_activations: bool = False, text_column: str = "text",
+                 max_examples: int | None = None,
                  lr: float | None = None, device: str = "cpu", save_dir=None, progress: bool = True,
                  save_every: int | None = None, resume: bool = False, optimizer: str = "adam", bf16: bool = False,
                  lr_warmup_steps: int = 1000, dead_after_tokens: int = 10_000_000, owned=None, exchange=None) -> dict:
@@ -276,7 +277,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
 
     ``config``: one SAEConfig (every hook point of width ``d_in``) or a dict
     by hook point (:func:`make_configs`). ``dataset``: see
-    :mod:`saematch.text_data`; ``text_column`` names its text. ``tokens``:
+    :mod:`saematch.text_data`; ``text_column`` names its text;
+    ``max_examples`` keeps its first documents only. ``tokens``:
     stop after this many trained tokens (default: one pass over the
     dataset); a dataset too short for it is trained to its end with a
     warning. ``batch_size``: tokens per training step. ``context_length``:
@@ -329,7 +331,7 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
         raise ValueError(f"context_length {context_length} is above the model's maximum of {limit} positions "
                          f"(config.max_position_embeddings); pass context_length <= {limit}")
 
-    data = text_data.load_texts(dataset, text_column)
+    data = text_data.load_texts(dataset, text_column, max_examples)
     if isinstance(data, np.ndarray) and context_length != data.shape[1]:
         if data.shape[1] > (limit or data.shape[1]):
             raise ValueError(f"the pre-tokenized rows are {data.shape[1]} tokens long, above the model's maximum "

@@ -29,15 +29,25 @@ _FILE_KINDS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".arrow
                ".txt": "text"}
 
 
-def load_texts(dataset, text_column: str = "text"):
+def load_texts(dataset, text_column: str = "text", max_examples: int | None = None):
     """The documents of ``dataset`` as a list of str, or its token ids (a
     2-D integer array, or a list of 1-D ones) when it is pre-tokenized.
     ``text_column``: the column that holds the text in a ``datasets``
-    dataset (sparsify's ``text_column``, default ``"text"``)."""
+    dataset (sparsify's ``text_column``, default ``"text"``).
+    ``max_examples``: only the first this many documents (rows of a 2-D id
+    array), as sparsify's ``max_examples``."""
+    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+        raise ValueError(f"max_examples must be a positive integer (or None for all), got {max_examples!r}")
+    data = _load(dataset, text_column, max_examples)
+    return data if max_examples is None else data[:max_examples]
+
+
+def _load(dataset, text_column: str, max_examples):
     if isinstance(dataset, str) and dataset in BUILTIN_CORPORA:
         from saematch import collect
 
-        return collect.builtin_corpus() if dataset == "stdlib-docstrings" else collect.python_docs_corpus()
+        read = collect.builtin_corpus if dataset == "stdlib-docstrings" else collect.python_docs_corpus
+        return read(max_documents=max_examples)
     if isinstance(dataset, (str, Path)):
         return _column(_read_local(Path(dataset)), text_column, str(dataset))
     if isinstance(dataset, np.ndarray):
