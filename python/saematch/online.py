@@ -181,36 +181,47 @@ class TokenPlan:
             before += int(n)
 
 
-def step_batches(hooks: _Hooks, plan: TokenPlan, batch_size: int, skip: int, device, model_device, calls=None):
-    """{hook point: (batch_size, d) float32 tensor} per training step, the
-    last one shorter when the tokens run out. ``calls``: the model calls to
-    make (default every call of the plan past ``skip``); each is run here."""
+def call_activations(hooks: _Hooks, plan: TokenPlan, calls, device, model_device):
+    """{hook point: (kept tokens, d) float32 tensor on ``device``} of each
+    model call in ``calls`` (TokenPlan.calls), without its first ``drop``."""
     import torch
 
-    pending = {n: [] for n in hooks.names}
-    count = 0
-    for _, rows, drop in (calls if calls is not None else plan.calls(skip)):
+    for _, rows, drop in calls:
         ids = torch.from_numpy(plan.rows[rows]).to(model_device)
         mask = torch.from_numpy(plan.attention[rows].astype(np.int64)).to(model_device)
         keep = torch.from_numpy(plan.kept[rows]).to(model_device)
-        outs = hooks.run(ids, mask)
-        for n, t in outs.items():
+        out = {}
+        for n, t in hooks.run(ids, mask).items():
             acts = t[keep][drop:].to(device=device, dtype=torch.float32)
             if not torch.isfinite(acts).all():
                 raise ValueError(f"the model produced NaN or infinity at hook point {n!r}, rows "
                                  f"{rows.start}..{rows.stop - 1}")
-            pending[n].append(acts)
-        count += int(plan.kept[rows].sum()) - drop
+            out[n] = acts
+        yield out
+
+
+def step_batches(per_call, names, batch_size: int):
+    """{hook point: (batch_size, d) tensor} per training step from the
+    model calls' activations in order, the last one shorter when they run
+    out; a call's tokens that do not fill a step wait for the next call."""
+    import torch
+
+    pending = {n: [] for n in names}
+    count = 0
+    for acts in per_call:
+        for n in names:
+            pending[n].append(acts[n])
+        count += acts[names[0]].shape[0]
         while count >= batch_size:
             batch = {}
-            for n in hooks.names:
+            for n in names:
                 joined = torch.cat(pending[n]) if len(pending[n]) > 1 else pending[n][0]
                 batch[n] = joined[:batch_size]
                 pending[n] = [joined[batch_size:]]
             count -= batch_size
             yield batch
     if count:
-        yield {n: torch.cat(pending[n]) for n in hooks.names}
+        yield {n: torch.cat(pending[n]) for n in names}
 
 
 def _record(folder: Path) -> dict | None:
@@ -296,8 +307,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
     The other options are :func:`saematch.train`'s.
 
     ``owned`` and ``exchange`` are for saematch.distributed: the (hook
-    point, seeds) pairs this process trains, and the function that turns
-    this process's model calls into every call's activations.
+    point, seeds) pairs this process trains, and the object that shares the
+    model calls among processes and places their checkpoints.
     """
     from saematch import training
 
@@ -359,9 +370,10 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
     scales = {h: None for h in hookpoints}
     if resume:
         for h, t in trainers.items():
-            if (base / h / "trainer_state.safetensors").exists():
-                t.load_checkpoint(str(base / h))
-                record = _record(base / h / f"seed_{dict(owned)[h][0]}")
+            where = base / h if exchange is None else exchange.checkpoint_dir(base, h)
+            if (where / "trainer_state.safetensors").exists():
+                t.load_checkpoint(str(where))
+                record = _record(where / f"seed_{dict(owned)[h][0]}")
                 if record is not None:
                     scales[h] = record["activation_scale"]
         done = {h: t.tokens for h, t in trainers.items()}
@@ -377,20 +389,25 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
               "context_length": int(context_length), "exclude_tokens": [int(t) for t in exclude_tokens],
               "normalize_activations": NORMALIZATIONS[bool(normalize_activations)]}
 
+    def folder(h):
+        return base / h if exchange is None else exchange.checkpoint_dir(base, h)
+
     def save():
         for h, t in trainers.items():
-            t.save_checkpoint(str(base / h))
-            _annotate(base / h, dict(owned)[h], {**record, "hookpoint": h, "activation_scale": scales[h] or 1.0})
+            t.save_checkpoint(str(folder(h)))
+            _annotate(folder(h), dict(owned)[h], {**record, "hookpoint": h, "activation_scale": scales[h] or 1.0})
+            if exchange is not None:
+                exchange.publish(base, h, folder(h), dict(owned)[h])
 
     hooks = _Hooks(model, hookpoints)
-    bar = training._progress_bar(progress, min(goal, plan.total), start)
+    bar = training._progress_bar(progress and (exchange is None or exchange.rank == 0), min(goal, plan.total), start)
     skipped, trained = [], start
     try:
-        calls = plan.calls(start) if exchange is None else exchange.calls(plan, start)
-        stream = step_batches(hooks, plan, batch_size, start, device, model_device, calls)
-        if exchange is not None:
-            stream = exchange.batches(stream, hookpoints)
-        for batch in stream:
+        if exchange is None:
+            per_call = call_activations(hooks, plan, plan.calls(start), device, model_device)
+        else:
+            per_call = exchange.activations(hooks, plan, start, device, model_device, widths)
+        for batch in step_batches(per_call, hookpoints, batch_size):
             if trained >= goal:
                 break
             n = next(iter(batch.values())).shape[0]
