@@ -166,7 +166,7 @@ class TokenPlan:
 
     def __init__(self, rows: np.ndarray, attention: np.ndarray, exclude, forward_batch_size: int):
         self.rows, self.attention, self.forward_batch_size = rows, attention, forward_batch_size
-        self.kept = attention & ~np.isin(rows, np.asarray(list(exclude), dtype=np.int64))
+        self.kept = attention & ~np.isin(rows, np.asarray(list(exclude), dtype=rows.dtype))
         self.per_call = np.add.reduceat(self.kept.sum(1), np.arange(0, len(rows), forward_batch_size))
         self.total = int(self.kept.sum())
 
@@ -187,7 +187,7 @@ def call_activations(hooks: _Hooks, plan: TokenPlan, calls, device, model_device
     import torch
 
     for _, rows, drop in calls:
-        ids = torch.from_numpy(plan.rows[rows]).to(model_device)
+        ids = torch.from_numpy(plan.rows[rows]).to(model_device).long()
         mask = torch.from_numpy(plan.attention[rows].astype(np.int64)).to(model_device)
         keep = torch.from_numpy(plan.kept[rows]).to(model_device)
         out = {}
@@ -420,7 +420,12 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
                 x = batch[h][:n]
                 if normalize_activations:
                     if scales[h] is None:
-                        scales[h] = float(1.0 / np.sqrt(x.double().pow(2).sum(1).mean().item()))
+                        mean_square = x.double().pow(2).sum(1).mean().item()
+                        if not mean_square > 0:
+                            raise ValueError(f"hook point {h!r}: the first batch's activations are all zero, so "
+                                             "there is no scale to normalise by; train it without "
+                                             "normalize_activations")
+                        scales[h] = float(1.0 / np.sqrt(mean_square))
                     x = x * scales[h]
                 stats = t.step(x)
                 if stats[0]["skipped"]:

@@ -68,7 +68,7 @@ def _load(dataset, text_column: str, max_examples):
     except ValueError:
         arrays = []
     if arrays and all(a.ndim == 1 and a.dtype.kind in "iu" for a in arrays):
-        return [a.astype(np.int64) for a in arrays]
+        return [a.astype(np.int32) for a in arrays]
     raise ValueError("a dataset given as a list must hold only texts (str) or only 1-D integer token-id arrays; "
                      f"item 0 is {type(items[0]).__name__}")
 
@@ -77,7 +77,7 @@ def _ids_array(a: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or a.dtype.kind not in "iu" or a.size == 0:
         raise ValueError(f"pre-tokenized ids given as one array must be a non-empty (sequences, length) integer "
                          f"array, got shape {a.shape} of {a.dtype}")
-    return a.astype(np.int64)
+    return a.astype(np.int32)
 
 
 def _is_hf(obj) -> bool:
@@ -111,7 +111,7 @@ def _column(ds, text_column: str, name: str):
     if text_column in ds.column_names:
         return list(ds[text_column])
     if "input_ids" in ds.column_names:  # pre-tokenized, as chunk_and_tokenize's output
-        return [np.asarray(r, dtype=np.int64) for r in ds["input_ids"]]
+        return [np.asarray(r, dtype=np.int32) for r in ds["input_ids"]]
     raise ValueError(f"{name} has no column {text_column!r} (its columns: {', '.join(ds.column_names)}); name the "
                      "text column with text_column= (--text-column)")
 
@@ -127,8 +127,9 @@ def separator_id(tokenizer) -> int | None:
 
 def chunk_and_tokenize(data, tokenizer, context_length: int, *, batch: int = 1024) -> np.ndarray:
     """``data`` as returned by :func:`load_texts` cut into a (rows,
-    context_length) int64 array (see the module's docstring). A 2-D id array
-    is returned as it is; its length must be ``context_length``."""
+    context_length) int32 array (see the module's docstring; 4 bytes per
+    token, as the whole dataset is tokenized up front). A 2-D id array is
+    returned as it is; its length must be ``context_length``."""
     if isinstance(data, np.ndarray):
         if data.shape[1] != context_length:
             raise ValueError(f"the pre-tokenized rows are {data.shape[1]} tokens long but context_length is "
@@ -146,9 +147,9 @@ def chunk_and_tokenize(data, tokenizer, context_length: int, *, batch: int = 102
     pieces = []
     for d in docs:
         if sep is not None:
-            pieces.append(np.array([sep], dtype=np.int64))
-        pieces.append(np.asarray(d, dtype=np.int64))
-    stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+            pieces.append(np.array([sep], dtype=np.int32))
+        pieces.append(np.asarray(d, dtype=np.int32))
+    stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
     rows = len(stream) // context_length
     if rows == 0:
         raise ValueError(f"the dataset holds {len(stream)} tokens, fewer than one context of {context_length}: "

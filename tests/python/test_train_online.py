@@ -235,5 +235,15 @@ def test_bad_inputs_name_the_input_and_the_fix(tiny, tmp_path):
         short = sm.train(CFG, hookpoints=HOOKS, dataset=docs, tokens=100_000, save_dir=tmp_path / "short", **kw)
     assert len(short[HOOKS[0]][0].history["fvu"]) == -(-total // BATCH)  # what was there was trained, and kept
     assert sm.load(tmp_path / "short" / HOOKS[0])[0].parameters["W_dec"].shape == (32, 16)
+    import copy
+
+    dead = copy.deepcopy(model)
+    torch.nn.init.zeros_(dead.encoder.layer[0].output.dense.weight)
+    torch.nn.init.zeros_(dead.encoder.layer[0].output.dense.bias)
+    with pytest.raises(ValueError, match="'encoder.layer.0.output.dense': the first batch's activations are all zero"):
+        sm.train(CFG, hookpoints=["encoder.layer.0.output.dense"], dataset=docs, normalize_activations=True,
+                 **{**kw, "model": dead})
+    with pytest.raises(ValueError, match="normalize_activations must be one of none, unit_mean_squared_norm"):
+        sm.train(CFG, hookpoints=HOOKS, dataset=docs, normalize_activations="rms", **kw)
     with pytest.raises(ValueError, match="either data"):
         sm.train(CFG, np.zeros((4, 16), np.float32), hookpoints=HOOKS, dataset=docs, model=model)
