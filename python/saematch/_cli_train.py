@@ -8,6 +8,7 @@ counts tokens per step, not sparsify's sequences."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 
@@ -93,10 +94,13 @@ def run(args, bad_input) -> int:
     except (ValueError, ImportError, FileNotFoundError) as e:
         raise bad_input(str(e)) from None
     if not args.quiet and saes is not None:
+        rank = os.environ.get("RANK") if args.distribute is not None else None
+        who = f"rank {rank}: " if rank is not None else ""
         for h, per_seed in saes.items():
             fvus = ", ".join(f"seed {s.seed}: {float(s.history['fvu'][-1]):.3f}" for s in per_seed)
-            print(f"{h}: {len(per_seed[0].history['fvu'])} steps, last FVU {fvus}")
-        first = next(iter(saes))
-        print(f"saved under {args.save_dir}/<hookpoint>/seed_<s>/; compare the seeds with: "
-              f"saematch compare-many {args.save_dir}/{first}")
+            print(f"{who}{h}: {len(per_seed[0].history['fvu'])} steps, last FVU {fvus}")
+        if rank in (None, "0"):
+            first = next(iter(saes))
+            print(f"saved under {args.save_dir}/<hookpoint>/seed_<s>/; compare the seeds with: "
+                  f"saematch compare-many {args.save_dir}/{first}")
     return 0
