@@ -4,6 +4,8 @@
                      [--json OUT] [--plots DIR] [--device cuda] [--screen auto|float32|bfloat16]
     saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR] [--device ...]
     saematch demo [--out saematch-demo] [--scale cpu|full|quick] [--device cpu|cuda]
+    saematch train MODEL DATASET --hookpoints H... [--seeds 0 1 2] [--expansion-factor 32] [-k 32]
+                   [--batch-size TOKENS] [--save-dir DIR] [--resume] (saematch/_cli_train.py: all options)
 
 PATHs are SAE folders (saematch's, sparsify's or SAELens's); for compare-many
 a folder holding several (a training run's ``seed_<s>``) counts as all of
@@ -73,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="cpu (default, ~5 minutes on 2 cores), full (the paper's expansion factor; a GPU), quick")
     dm.add_argument("--device", default="cpu", help="training device (cpu, cuda)")
     dm.add_argument("--quiet", action="store_true", help="no progress output")
+    from saematch import _cli_train
+
+    _cli_train.add_parser(sub)
     return p
 
 
@@ -196,6 +201,10 @@ def main(argv=None) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
+        if args.command == "train":
+            from saematch import _cli_train
+
+            return _cli_train.run(args, BadInput)
         if args.command == "demo":
             from saematch import demo
 

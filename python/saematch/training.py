@@ -242,7 +242,7 @@ def _iterable_batches(data, d_in: int, skip: int, goal):
 
 def train(
     config: SAEConfig,
-    data,
+    data=None,
     seeds=(0,),
     tokens: int | None = None,
     batch_size: int = _TRAIN_DEFAULTS["batch_size"],
@@ -257,6 +257,10 @@ def train(
     bf16: bool = False,
     lr_warmup_steps: int = _TRAIN_DEFAULTS["lr_warmup_steps"],
     dead_after_tokens: int = _TRAIN_DEFAULTS["dead_after_tokens"],
+    model=None,
+    hookpoints=None,
+    dataset=None,
+    **online,
 ) -> list[SAE]:
     """Trains one SAE per seed on the same batches in the same order and
     returns them in seed order.
@@ -293,18 +297,34 @@ def train(
     ``optimizer``: ``"adam"`` or ``"signum"`` (the sign of the gradient's
     moving average). ``bf16=True``: the encoder GEMM of topk/batchtopk in
     bfloat16 (like sparsify's autocast on GPUs; gradients stay float32).
+
+    Online, from a model instead of ``data``: ``model`` (a transformers
+    model, a local model folder, or "minilm"), ``hookpoints`` (its module
+    names), ``dataset`` (texts, token ids, a ``datasets`` dataset or file, a
+    built-in corpus) and the options of :func:`saematch.online.train_online`
+    (``tokenizer``, ``context_length``, ``exclude_tokens``,
+    ``normalize_activations``, ...); returns {hook point: [SAE per seed]}.
     """
+    if model is not None or hookpoints is not None or dataset is not None:
+        if data is not None:
+            raise ValueError("pass either data (activations) or model=, hookpoints= and dataset= (online), not both")
+        if model is None or hookpoints is None or dataset is None:
+            raise ValueError("online training needs model=, hookpoints= and dataset= together")
+        from saematch.online import train_online
+
+        return train_online(config, model, hookpoints, dataset, seeds=seeds, tokens=tokens, batch_size=batch_size,
+                            lr=lr, device=device, save_dir=save_dir, progress=progress, save_every=save_every,
+                            resume=resume, optimizer=optimizer, bf16=bf16, lr_warmup_steps=lr_warmup_steps,
+                            dead_after_tokens=dead_after_tokens, **online)
+    if online:
+        raise TypeError(f"train() got unexpected keyword argument(s) {', '.join(online)} (they are online "
+                        "training's: pass model=, hookpoints= and dataset= too)")
+    if data is None:
+        raise ValueError("data is required: activations (an array, shards or an iterable), or train online with "
+                         "model=, hookpoints= and dataset=")
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
-    try:
-        seeds = list(seeds)
-    except TypeError:
-        raise ValueError(f"seeds must be a list of integers, got {seeds!r}") from None
-    for s in seeds:
-        _check_int("seeds", s, 0, f"each seed must be an integer >= 0 (they seed the initialisation), got {s!r}")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("seeds must name at least one seed")
+    seeds = _seed_list(seeds)
     _check_int("batch_size", batch_size, 2)
     if tokens is not None:
         _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the data), "
@@ -320,7 +340,7 @@ def train(
     if resume and save_dir is None:
         raise ValueError("resume=True needs the save_dir to resume from")
     torch = _torch()
-    _train = _trainer_module()
+    _trainer_module()  # here, so that its warning names the caller (stacklevel)
     if str(device) != "cpu":
         from saematch._torch_gemm import torch_device
 
@@ -338,18 +358,8 @@ def train(
     # batches have their own sizes): the trainer caps the warm-up at a share of
     # it (TrainOptions::lr_warmup_steps in train/trainer.hpp).
     planned = 0 if length is None else -(-int(tokens if tokens is not None else length) // batch_size)
-    trainer = _train.Trainer(
-        config=config._as_dict(),
-        seeds=seeds,
-        batch_size=batch_size,
-        lr=0.0 if lr is None else float(lr),
-        lr_warmup_steps=lr_warmup_steps,
-        dead_after_tokens=dead_after_tokens,
-        device=str(device),
-        optimizer=optimizer,
-        bf16_encoder=bool(bf16),
-        planned_steps=planned,
-    )
+    trainer = _make_trainer(config, seeds, batch_size, lr, lr_warmup_steps, dead_after_tokens, device, optimizer, bf16,
+                            planned)
     if save_dir is not None:
         save_dir = Path(save_dir)
         if resume and (save_dir / "trainer_state.safetensors").exists():
@@ -402,15 +412,47 @@ def train(
                       "their history holds NaN", RuntimeWarning, stacklevel=2)
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
+    return _saes_of(trainer, config, seeds)
+
+
+def _seed_list(seeds) -> list[int]:
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise ValueError(f"seeds must be a list of integers, got {seeds!r}") from None
+    for s in seeds:
+        _check_int("seeds", s, 0, f"each seed must be an integer >= 0 (they seed the initialisation), got {s!r}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    return seeds
+
+
+def _make_trainer(config, seeds, batch_size, lr, lr_warmup_steps, dead_after_tokens, device, optimizer, bf16,
+                  planned):
+    """The compiled trainer of ``config``'s architecture for ``seeds``
+    (training from arrays and online, saematch.online, share it)."""
+    return _trainer_module().Trainer(
+        config=config._as_dict(),
+        seeds=seeds,
+        batch_size=batch_size,
+        lr=0.0 if lr is None else float(lr),
+        lr_warmup_steps=lr_warmup_steps,
+        dead_after_tokens=dead_after_tokens,
+        device=str(device),
+        optimizer=optimizer,
+        bf16_encoder=bool(bf16),
+        planned_steps=planned,
+    )
+
+
+def _saes_of(trainer, config, seeds) -> list:
+    """The trainer's SAEs, one per seed, in seed order."""
     counts = trainer.firing_counts
-    names = _train.parameter_names(config.architecture)
-    out = []
-    for i, s in enumerate(seeds):
-        out.append(
-            SAE(config, dict(zip(names, trainer.parameters(i))), seed=s, firing_counts=counts[i].clone(),
+    names = _trainer_module().parameter_names(config.architecture)
+    return [SAE(config, dict(zip(names, trainer.parameters(i))), seed=s, firing_counts=counts[i].clone(),
                 history={k: np.asarray(v) for k, v in trainer.history(i).items()})
-        )
-    return out
+            for i, s in enumerate(seeds)]
 
 
 def load(path, format: str = "auto"):
