@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
                    help="module names of the model (patterns with * allowed), e.g. encoder.layer.2 encoder.layer.4")
     t.add_argument("--seeds", "--init-seeds", "--init_seeds", dest="seeds", nargs="+", type=int, default=[0],
                    help="one SAE per seed at every hook point, on the same batches (default 0)")
-    t.add_argument("--architecture", default="topk", help="topk (default), batchtopk, relu, gated, jumprelu")
+    t.add_argument("--architecture", default=_CONFIG["architecture"],
+                   choices=tuple(name for name, _ in _core.architectures()), help="default %(default)s")
     t.add_argument("--expansion-factor", "--expansion_factor", dest="expansion_factor", type=int, default=32,
                    help="latents per input dimension (default 32)")
     t.add_argument("--num-latents", "--num_latents", dest="num_latents", type=int, default=0,
