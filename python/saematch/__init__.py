@@ -12,6 +12,7 @@ seeds share? Exact matching of SAE latents, fast.
 from saematch import collect, plot, synthetic
 from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
+from saematch.seed_stability import Stability, stability
 from saematch.training import SAE, SAEConfig, load, train
 
 __all__ = [
@@ -31,5 +32,7 @@ __all__ = [
     "SAE",
     "train",
     "load",
+    "stability",
+    "Stability",
 ]
 __version__ = "0.1.0"

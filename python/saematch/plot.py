@@ -43,7 +43,7 @@ import numpy as np
 from saematch.compare import RULES
 
 __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
-           "similarity_vs_frequency_many"]
+           "similarity_vs_frequency_many", "stability"]
 
 # The paper's colours: blue where the encoder and decoder matchings agree,
 # orange where they do not.
@@ -516,6 +516,71 @@ def similarity_vs_frequency_many(many, base: int = 0, path=None, *, firing_count
                                dec_cos=np.mean([_array(d, "dec_cos") for d in dec], axis=0))
     return similarity_vs_frequency(averaged, firing_counts, path, share_counts=many.share_counts[base],
                                    n_tokens=n_tokens)
+
+
+def stability(result, path=None):
+    """Per-latent stability across seeds (:func:`saematch.stability`): how
+    many latents are shared with 0..N-1 other seeds (one bar group per SAE);
+    stability against firing (log x; jittered, with the median firing per
+    stability level) when the result holds firing; and, when it was given
+    data, the FVU rise when each group (stable / partly / unstable) is
+    ablated, next to the sum of its members' single-latent rises.
+    """
+    tables = _attr(result, "tables", "result", "stability needs the result of saematch.stability")
+    lat, groups = tables["per_latent"], tables["groups"]
+    n = int(_attr(result, "n_saes", "result", "stability needs the result of saematch.stability"))
+    others = n - 1
+    has_firing = "firing" in lat
+    has_fvu = "group_fvu_rise" in groups
+    panels = 1 + has_firing + has_fvu
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
+    axes = axes[0]
+    ax = axes[0]
+    width = 0.8 / n
+    for b in range(n):
+        counts = np.bincount(np.asarray(lat["shared_with"])[np.asarray(lat["sae"]) == b], minlength=others + 1)
+        ax.bar(np.arange(others + 1) + (b - (n - 1) / 2) * width, counts, width, label=f"SAE {b}")
+    ax.set_xticks(np.arange(others + 1))
+    ax.set_xlabel(f"shared with this many of the other {others} SAEs")
+    ax.set_ylabel("latents")
+    ax.set_title(f"Stability ({result.rule}, t = {result.threshold:g})")
+    if n <= 10:
+        ax.legend(frameon=False, fontsize="small")
+    k = 1
+    if has_firing:
+        ax = axes[k]
+        k += 1
+        firing = _array(lat["firing"], "firing")
+        stab = _array(lat["stability"], "stability")
+        seen = firing > 0
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, stab.size) / max(others, 1)
+        ax.scatter(firing[seen], stab[seen] + jitter[seen], **_scatter_kwargs(int(seen.sum())))
+        levels = np.unique(stab[seen])
+        ax.plot([np.median(firing[seen & (stab == v)]) for v in levels], levels, "o-", color="C3",
+                label="median firing per level")
+        ax.set_xscale("log")
+        ax.set_xlabel("firing frequency" if result.firing_source == "data" else "firing count")
+        ax.set_ylabel("stability (fraction of other seeds sharing it)")
+        unseen = int((~seen).sum())
+        ax.set_title("Stability against firing" + (f" ({unseen} never fired, not shown)" if unseen else ""))
+        ax.legend(frameon=False, loc="lower right")
+    if has_fvu:
+        ax = axes[k]
+        names = ("stable", "partly", "unstable")
+        g = np.asarray(groups["group"])
+        whole = [np.mean(np.asarray(groups["group_fvu_rise"])[g == name]) for name in names]
+        summed = [np.mean(np.asarray(groups["summed_fvu_rise"])[g == name]) for name in names]
+        latents = [np.mean(np.asarray(groups["latents"])[g == name]) for name in names]
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, whole, 0.4, label="group ablated")
+        ax.bar(x + 0.2, summed, 0.4, label="sum of single ablations")
+        ax.set_xticks(x, [f"{name}\n({c:.0f} latents)" for name, c in zip(names, latents)])
+        ax.set_ylabel("FVU rise (mean over SAEs)")
+        ax.set_title("Reconstruction carried by each group")
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return _finish(fig, path)
 
 
 def __dir__():
