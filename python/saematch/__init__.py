@@ -13,6 +13,7 @@ from saematch import collect, plot, synthetic
 from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 from saematch.seed_stability import Stability, stability
+from saematch.subspaces import SubspaceOverlap, subspace_overlap
 from saematch.training import SAE, SAEConfig, load, train
 
 __all__ = [
@@ -34,5 +35,7 @@ __all__ = [
     "load",
     "stability",
     "Stability",
+    "subspace_overlap",
+    "SubspaceOverlap",
 ]
 __version__ = "0.1.0"

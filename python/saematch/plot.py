@@ -43,7 +43,7 @@ import numpy as np
 from saematch.compare import RULES
 
 __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
-           "similarity_vs_frequency_many", "stability"]
+           "similarity_vs_frequency_many", "stability", "subspace_overlap"]
 
 # The paper's colours: blue where the encoder and decoder matchings agree,
 # orange where they do not.
@@ -579,6 +579,50 @@ def stability(result, path=None):
         ax.set_ylabel("FVU rise (mean over SAEs)")
         ax.set_title("Reconstruction carried by each group")
         ax.legend(frameon=False)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def subspace_overlap(result, path=None):
+    """Principal angles between two SAEs' latent spans
+    (:func:`saematch.subspace_overlap`): the principal cosines of the unshared
+    and of the shared latents' spans, each against its random-subspace null
+    (mean, and the upper quantile dashed); and, per rank r, the smallest
+    principal cosine between the top-r directions of each side's unshared
+    latents against the null's quantile, with the reproducible rank marked."""
+    unshared = _attr(result, "unshared", "result", "subspace_overlap needs the result of saematch.subspace_overlap")
+    shared, by_rank = result.shared, result.by_rank
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for part, color in ((unshared, "C1"), (shared, "C0")):
+        name = "unshared" if part is unshared else "shared"
+        c = _array(part["cosines"], f"{name} cosines")
+        if not c.size:
+            continue
+        x = np.arange(1, c.size + 1)
+        left.plot(x, c, "-", color=color, label=f"{name} ({part['latents'][0]} / {part['latents'][1]} latents)")
+        left.plot(x, _array(part["null_mean"], "null_mean"), ":", color=color, label=f"random, same ranks (mean)")
+        left.plot(x, _array(part["null_high"], "null_high"), "--", color=color, linewidth=0.8,
+                  label=f"random ({result.level:.0%} quantile)")
+    left.axhline(result.cos_threshold, color="0.5", linewidth=0.8)
+    left.set_xlabel("principal direction")
+    left.set_ylabel("principal cosine")
+    left.set_ylim(0, 1.02)
+    left.set_title(f"Spans of SAE {result.pair[0]} and SAE {result.pair[1]} ({result.part})")
+    left.legend(frameon=False, fontsize="small")
+    r = _array(by_rank["rank"], "rank")
+    right.plot(r, _array(by_rank["min_cos"], "min_cos"), "o-", color="C1", label="unshared: top-r directions")
+    right.plot(r, _array(by_rank["null_min_cos_high"], "null"), "--", color="0.4",
+               label=f"random r-dim subspaces ({result.level:.0%} quantile)")
+    right.axhline(result.cos_threshold, color="0.5", linewidth=0.8)
+    if result.reproducible_rank:
+        right.axvline(result.reproducible_rank, color="C3", linewidth=0.8,
+                      label=f"reproducible up to rank {result.reproducible_rank}")
+    right.set_xlabel("rank r")
+    right.set_ylabel("smallest principal cosine")
+    right.set_ylim(0, 1.02)
+    right.set_title("At which rank do the unshared parts agree?")
+    right.legend(frameon=False, fontsize="small")
     fig.tight_layout()
     return _finish(fig, path)
 
