@@ -43,7 +43,7 @@ import numpy as np
 from saematch.compare import RULES
 
 __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
-           "similarity_vs_frequency_many", "stability", "subspace_overlap"]
+           "similarity_vs_frequency_many", "stability", "subspace_overlap", "stabilization"]
 
 # The paper's colours: blue where the encoder and decoder matchings agree,
 # orange where they do not.
@@ -623,6 +623,62 @@ def subspace_overlap(result, path=None):
     right.set_ylim(0, 1.02)
     right.set_title("At which rank do the unshared parts agree?")
     right.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def stabilization(saes, path=None, *, x: str = "step"):
+    """Stabilization curves (``sm.train(..., track_every=N)``): per rule the
+    shared fraction, the mean matched cosine (encoder, decoder) and the
+    partner churn since the previous check, against ``x`` (``"step"`` or
+    ``"tokens"``). Lines are the mean over seeds, bands their range.
+
+    ``saes``: the trained SAEs (each with ``history["stabilization"]``), or
+    one such history dict.
+    """
+    if isinstance(saes, Mapping):
+        curves = [saes]
+    else:
+        curves = []
+        for i, sae in enumerate(saes):
+            history = getattr(sae, "history", None) or {}
+            if "stabilization" not in history:
+                raise ValueError(f"saes[{i}] has no history['stabilization']: train with track_every=N")
+            curves.append(history["stabilization"])
+    if not curves:
+        raise ValueError("stabilization needs at least one SAE (or one history dict)")
+    if x not in ("step", "tokens"):
+        raise ValueError(f"x must be 'step' or 'tokens', got {x!r}")
+    xs = _array(curves[0][x], x)
+    for c in curves[1:]:
+        if not np.array_equal(_array(c[x], x), xs):
+            raise ValueError("the SAEs' curves were tracked at different steps; pass the SAEs of one run")
+
+    def stack(field):
+        return np.stack([_array(c[field], field) for c in curves])
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (
+        (axes[0], [(f"shared_{r}", r) for r in _RULE_ORDER], "shared fraction (t = 0.7)", "Shared latents"),
+        (axes[1], [("mean_cos_enc", "encoder"), ("mean_cos_dec", "decoder")], "mean matched cosine",
+         "Matched cosine"),
+        (axes[2], [("churn_enc", "encoder"), ("churn_dec", "decoder")], "latents whose partner changed",
+         "Partner churn since the previous check"),
+    )
+    for ax, series, ylabel, title in panels:
+        for k, (field, label) in enumerate(series):
+            values = stack(field)
+            with np.errstate(all="ignore"):
+                ax.plot(xs, np.nanmean(values, axis=0) if np.isfinite(values).any() else values[0],
+                        "-o", markersize=3, color=f"C{k}", label=label)
+                ax.fill_between(xs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=f"C{k}", alpha=0.2,
+                                linewidth=0)
+        ax.set_xlabel("training step" if x == "step" else "training tokens")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title)
+        ax.legend(frameon=False)
     fig.tight_layout()
     return _finish(fig, path)
 

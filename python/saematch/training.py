@@ -251,6 +251,7 @@ def train(
     bf16: bool = False,
     lr_warmup_steps: int = 1000,
     dead_after_tokens: int = 10_000_000,
+    track_every: int | None = None,
 ) -> list[SAE]:
     """Trains one SAE per seed on the same batches in the same order and
     returns them in seed order.
@@ -287,6 +288,12 @@ def train(
     ``optimizer``: ``"adam"`` or ``"signum"`` (the sign of the gradient's
     moving average). ``bf16=True``: the encoder GEMM of topk/batchtopk in
     bfloat16 (like sparsify's autocast on GPUs; gradients stay float32).
+
+    ``track_every=N`` (at least 2 seeds): match the seeds with each other at
+    step 0 and every N steps, recording shared fractions, mean matched cosines
+    and partner churn in each SAE's ``history["stabilization"]``
+    (:mod:`saematch.tracking`; persisted beside the checkpoint, so resuming
+    continues the curve). Each check costs one :func:`saematch.compare_many`.
     """
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
@@ -313,6 +320,9 @@ def train(
             raise ValueError("save_every needs a save_dir")
     if resume and save_dir is None:
         raise ValueError("resume=True needs the save_dir to resume from")
+    from saematch import tracking
+
+    tracking.check_track_every(track_every, seeds)
     torch = _torch()
     _train = _trainer_module()
     if str(device) != "cpu":
@@ -357,6 +367,8 @@ def train(
         goal = tokens
         batches = _iterable_batches(data, config.d_in, trainer.steps, goal)
 
+    tracker = None if track_every is None else tracking.Tracker(
+        track_every, len(seeds), _train.parameter_names(config.architecture), trainer, save_dir, resume)
     bar = _progress_bar(progress, goal, trainer.tokens)
     first_step, skipped = trainer.steps, []
     try:
@@ -373,8 +385,12 @@ def train(
                 raise ValueError(f"{where} of the data: {e}") from None
             if stats[0]["skipped"]:
                 skipped.append(where)
+            if tracker is not None:
+                tracker.after_step(trainer)
             if save_every is not None and trainer.steps % save_every == 0:
                 trainer.save_checkpoint(str(save_dir))
+                if tracker is not None:
+                    tracker.save(save_dir)
             if bar is not None:
                 bar.update(batch.shape[0])
                 # The bar shows the throughput itself (tok/s); a second one here disagreed with it.
@@ -396,6 +412,8 @@ def train(
                       "their history holds NaN", RuntimeWarning, stacklevel=2)
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
+        if tracker is not None:
+            tracker.save(save_dir)
     counts = trainer.firing_counts
     names = _train.parameter_names(config.architecture)
     out = []
@@ -404,6 +422,8 @@ def train(
             SAE(config, dict(zip(names, trainer.parameters(i))), seed=s, firing_counts=counts[i].clone(),
                 history={k: np.asarray(v) for k, v in trainer.history(i).items()})
         )
+        if tracker is not None:
+            out[-1].history["stabilization"] = tracker.history(i)
     return out
 
 
