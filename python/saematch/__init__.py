@@ -10,6 +10,7 @@ seeds share? Exact matching of SAE latents, fast.
 """
 
 from saematch import collect, plot, synthetic
+from saematch.consensus import Consensus, consensus
 from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 from saematch.seed_stability import Stability, stability
@@ -37,5 +38,7 @@ __all__ = [
     "Stability",
     "subspace_overlap",
     "SubspaceOverlap",
+    "consensus",
+    "Consensus",
 ]
 __version__ = "0.1.0"
