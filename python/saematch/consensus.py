@@ -149,7 +149,7 @@ def _refit(params, k: int, data, steps: int, batch_size: int, lr: float, seed: i
         opt.zero_grad()
         loss.backward()
         opt.step()
-        fvus.append(float(loss))
+        fvus.append(float(loss.detach()))
     out = dict(params)
     out["encoder.weight"], out["encoder.bias"], out["b_dec"] = enc.detach(), b_enc.detach(), b_dec.detach()
     return out, np.asarray(fvus)

@@ -636,6 +636,8 @@ def stabilization(saes, path=None, *, x: str = "step"):
     ``saes``: the trained SAEs (each with ``history["stabilization"]``), or
     one such history dict.
     """
+    import warnings
+
     if isinstance(saes, Mapping):
         curves = [saes]
     else:
@@ -669,7 +671,8 @@ def stabilization(saes, path=None, *, x: str = "step"):
     for ax, series, ylabel, title in panels:
         for k, (field, label) in enumerate(series):
             values = stack(field)
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # churn is NaN at the first check: no band, no mean there
+                warnings.simplefilter("ignore", RuntimeWarning)
                 ax.plot(xs, np.nanmean(values, axis=0) if np.isfinite(values).any() else values[0],
                         "-o", markersize=3, color=f"C{k}", label=label)
                 ax.fill_between(xs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=f"C{k}", alpha=0.2,

@@ -86,8 +86,8 @@ class Stability:
             if "spearman_firing" in s:
                 line += f"; rank corr. with firing {s['spearman_firing'][b]:+.2f}"
             if "fvu" in s:
-                line += (f"; FVU {s['fvu'][b]:.3f}, +{s['fvu_rise_stable'][b]:.3f} without the stable, "
-                         f"+{s['fvu_rise_unstable'][b]:.3f} without the unstable")
+                line += (f"; FVU {s['fvu'][b]:.3f}, {s['fvu_rise_stable'][b]:+.3f} without the stable, "
+                         f"{s['fvu_rise_unstable'][b]:+.3f} without the unstable")
             lines.append(line)
         return "\n".join(lines)
 
