@@ -30,3 +30,27 @@ def test_stability_notebook_runs_top_to_bottom(tmp_path):
             inside.append(float(parts[parts.index("subspaces") + 1]))
             free.append(float(parts[parts.index("feature") + 1]))
     assert len(inside) == 4 and sum(inside) / 4 < sum(free) / 4 - 0.2
+
+
+def test_stability_study_runs_at_smoke_size(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = NOTEBOOK.parent / "stability_study.py"
+    done = subprocess.run([sys.executable, str(script), "--budget", "quick", "--only", "synthetic", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((tmp_path / "results.json").read_text())["datasets"]["synthetic"]
+    s = r["stability"]
+    assert s["stable"] + s["unstable"] <= s["latents"] == 4 * 40
+    assert list(r["consensus"]["model"]) == ["consensus", "single"]
+    assert r["stabilization"]["step"][0] == 0 and len(r["stabilization"]["step"]) >= 5
+    md = (tmp_path / "results.md").read_text()
+    assert "holds here" in md and "pooled dictionaries" in md
+    for fig in ("stability", "subspaces", "stabilization"):
+        assert (tmp_path / "figures" / f"synthetic_{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    # a second run reads the cache instead of training again
+    again = subprocess.run([sys.executable, str(script), "--budget", "quick", "--only", "synthetic", "--out",
+                            str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert "synthetic: cached" in again.stdout
