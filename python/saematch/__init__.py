@@ -10,8 +10,11 @@ seeds share? Exact matching of SAE latents, fast.
 """
 
 from saematch import collect, plot, synthetic
+from saematch.consensus import Consensus, consensus
 from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
+from saematch.seed_stability import Stability, stability
+from saematch.subspaces import SubspaceOverlap, subspace_overlap
 from saematch.training import SAE, SAEConfig, load, train
 
 __all__ = [
@@ -31,5 +34,11 @@ __all__ = [
     "SAE",
     "train",
     "load",
+    "stability",
+    "Stability",
+    "subspace_overlap",
+    "SubspaceOverlap",
+    "consensus",
+    "Consensus",
 ]
 __version__ = "0.1.0"

@@ -43,7 +43,7 @@ import numpy as np
 from saematch.compare import RULES
 
 __all__ = ["matched_cosines", "only_in_base", "threshold_sweep", "matched_vs_max", "similarity_vs_frequency",
-           "similarity_vs_frequency_many"]
+           "similarity_vs_frequency_many", "stability", "subspace_overlap", "stabilization"]
 
 # The paper's colours: blue where the encoder and decoder matchings agree,
 # orange where they do not.
@@ -516,6 +516,174 @@ def similarity_vs_frequency_many(many, base: int = 0, path=None, *, firing_count
                                dec_cos=np.mean([_array(d, "dec_cos") for d in dec], axis=0))
     return similarity_vs_frequency(averaged, firing_counts, path, share_counts=many.share_counts[base],
                                    n_tokens=n_tokens)
+
+
+def stability(result, path=None):
+    """Per-latent stability across seeds (:func:`saematch.stability`): how
+    many latents are shared with 0..N-1 other seeds (one bar group per SAE);
+    stability against firing (log x; jittered, with the median firing per
+    stability level) when the result holds firing; and, when it was given
+    data, the FVU rise when each group (stable / partly / unstable) is
+    ablated, next to the sum of its members' single-latent rises.
+    """
+    tables = _attr(result, "tables", "result", "stability needs the result of saematch.stability")
+    lat, groups = tables["per_latent"], tables["groups"]
+    n = int(_attr(result, "n_saes", "result", "stability needs the result of saematch.stability"))
+    others = n - 1
+    has_firing = "firing" in lat
+    has_fvu = "group_fvu_rise" in groups
+    panels = 1 + has_firing + has_fvu
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), squeeze=False)
+    axes = axes[0]
+    ax = axes[0]
+    width = 0.8 / n
+    for b in range(n):
+        counts = np.bincount(np.asarray(lat["shared_with"])[np.asarray(lat["sae"]) == b], minlength=others + 1)
+        ax.bar(np.arange(others + 1) + (b - (n - 1) / 2) * width, counts, width, label=f"SAE {b}")
+    ax.set_xticks(np.arange(others + 1))
+    ax.set_xlabel(f"shared with this many of the other {others} SAEs")
+    ax.set_ylabel("latents")
+    ax.set_title(f"Stability ({result.rule}, t = {result.threshold:g})")
+    if n <= 10:
+        ax.legend(frameon=False, fontsize="small")
+    k = 1
+    if has_firing:
+        ax = axes[k]
+        k += 1
+        firing = _array(lat["firing"], "firing")
+        stab = _array(lat["stability"], "stability")
+        seen = firing > 0
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, stab.size) / max(others, 1)
+        ax.scatter(firing[seen], stab[seen] + jitter[seen], **_scatter_kwargs(int(seen.sum())))
+        levels = np.unique(stab[seen])
+        ax.plot([np.median(firing[seen & (stab == v)]) for v in levels], levels, "o-", color="C3",
+                label="median firing per level")
+        ax.set_xscale("log")
+        ax.set_xlabel("firing frequency" if result.firing_source == "data" else "firing count")
+        ax.set_ylabel("stability (fraction of other seeds sharing it)")
+        unseen = int((~seen).sum())
+        ax.set_title("Stability against firing" + (f" ({unseen} never fired, not shown)" if unseen else ""))
+        ax.legend(frameon=False, loc="lower right")
+    if has_fvu:
+        ax = axes[k]
+        names = ("stable", "partly", "unstable")
+        g = np.asarray(groups["group"])
+        whole = [np.mean(np.asarray(groups["group_fvu_rise"])[g == name]) for name in names]
+        summed = [np.mean(np.asarray(groups["summed_fvu_rise"])[g == name]) for name in names]
+        latents = [np.mean(np.asarray(groups["latents"])[g == name]) for name in names]
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, whole, 0.4, label="group ablated")
+        ax.bar(x + 0.2, summed, 0.4, label="sum of single ablations")
+        ax.set_xticks(x, [f"{name}\n({c:.0f} latents)" for name, c in zip(names, latents)])
+        ax.set_ylabel("FVU rise (mean over SAEs)")
+        ax.set_title("Reconstruction carried by each group")
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def subspace_overlap(result, path=None):
+    """Principal angles between two SAEs' latent spans
+    (:func:`saematch.subspace_overlap`): the principal cosines of the unshared
+    and of the shared latents' spans, each against its random-subspace null
+    (mean, and the upper quantile dashed); and, per rank r, the smallest
+    principal cosine between the top-r directions of each side's unshared
+    latents against the null's quantile, with the reproducible rank marked."""
+    unshared = _attr(result, "unshared", "result", "subspace_overlap needs the result of saematch.subspace_overlap")
+    shared, by_rank = result.shared, result.by_rank
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for part, color in ((unshared, "C1"), (shared, "C0")):
+        name = "unshared" if part is unshared else "shared"
+        c = _array(part["cosines"], f"{name} cosines")
+        if not c.size:
+            continue
+        x = np.arange(1, c.size + 1)
+        left.plot(x, c, "-", color=color, label=f"{name} ({part['latents'][0]} / {part['latents'][1]} latents)")
+        left.plot(x, _array(part["null_mean"], "null_mean"), ":", color=color, label=f"random, same ranks (mean)")
+        left.plot(x, _array(part["null_high"], "null_high"), "--", color=color, linewidth=0.8,
+                  label=f"random ({result.level:.0%} quantile)")
+    left.axhline(result.cos_threshold, color="0.5", linewidth=0.8)
+    left.set_xlabel("principal direction")
+    left.set_ylabel("principal cosine")
+    left.set_ylim(0, 1.02)
+    left.set_title(f"Spans of SAE {result.pair[0]} and SAE {result.pair[1]} ({result.part})")
+    left.legend(frameon=False, fontsize="small")
+    r = _array(by_rank["rank"], "rank")
+    right.plot(r, _array(by_rank["min_cos"], "min_cos"), "o-", color="C1", label="unshared: top-r directions")
+    right.plot(r, _array(by_rank["null_min_cos_high"], "null"), "--", color="0.4",
+               label=f"random r-dim subspaces ({result.level:.0%} quantile)")
+    right.axhline(result.cos_threshold, color="0.5", linewidth=0.8)
+    if result.reproducible_rank:
+        right.axvline(result.reproducible_rank, color="C3", linewidth=0.8,
+                      label=f"reproducible up to rank {result.reproducible_rank}")
+    right.set_xlabel("rank r")
+    right.set_ylabel("smallest principal cosine")
+    right.set_ylim(0, 1.02)
+    right.set_title("At which rank do the unshared parts agree?")
+    right.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def stabilization(saes, path=None, *, x: str = "step"):
+    """Stabilization curves (``sm.train(..., track_every=N)``): per rule the
+    shared fraction, the mean matched cosine (encoder, decoder) and the
+    partner churn since the previous check, against ``x`` (``"step"`` or
+    ``"tokens"``). Lines are the mean over seeds, bands their range.
+
+    ``saes``: the trained SAEs (each with ``history["stabilization"]``), or
+    one such history dict.
+    """
+    import warnings
+
+    if isinstance(saes, Mapping):
+        curves = [saes]
+    else:
+        curves = []
+        for i, sae in enumerate(saes):
+            history = getattr(sae, "history", None) or {}
+            if "stabilization" not in history:
+                raise ValueError(f"saes[{i}] has no history['stabilization']: train with track_every=N")
+            curves.append(history["stabilization"])
+    if not curves:
+        raise ValueError("stabilization needs at least one SAE (or one history dict)")
+    if x not in ("step", "tokens"):
+        raise ValueError(f"x must be 'step' or 'tokens', got {x!r}")
+    xs = _array(curves[0][x], x)
+    for c in curves[1:]:
+        if not np.array_equal(_array(c[x], x), xs):
+            raise ValueError("the SAEs' curves were tracked at different steps; pass the SAEs of one run")
+
+    def stack(field):
+        return np.stack([_array(c[field], field) for c in curves])
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (
+        (axes[0], [(f"shared_{r}", r) for r in _RULE_ORDER], "shared fraction (t = 0.7)", "Shared latents"),
+        (axes[1], [("mean_cos_enc", "encoder"), ("mean_cos_dec", "decoder")], "mean matched cosine",
+         "Matched cosine"),
+        (axes[2], [("churn_enc", "encoder"), ("churn_dec", "decoder")], "latents whose partner changed",
+         "Partner churn since the previous check"),
+    )
+    for ax, series, ylabel, title in panels:
+        for k, (field, label) in enumerate(series):
+            values = stack(field)
+            with warnings.catch_warnings():  # churn is NaN at the first check: no band, no mean there
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ax.plot(xs, np.nanmean(values, axis=0) if np.isfinite(values).any() else values[0],
+                        "-o", markersize=3, color=f"C{k}", label=label)
+                ax.fill_between(xs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=f"C{k}", alpha=0.2,
+                                linewidth=0)
+        ax.set_xlabel("training step" if x == "step" else "training tokens")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(title)
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return _finish(fig, path)
 
 
 def __dir__():

@@ -55,6 +55,13 @@ def superposition(num_features: int = 1024, d: int = 128, tokens: int = 200_000,
     rng = np.random.default_rng(seed)
     dictionary = rng.standard_normal((num_features, d))
     dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    return _draw(dictionary, tokens, mean_active, zipf_exponent, (low, high), rng, chunk_tokens)
+
+
+def _draw(dictionary, tokens, mean_active, zipf_exponent, magnitude, rng, chunk_tokens) -> Superposition:
+    """Activations from ``dictionary`` (unit rows) as the module docstring says."""
+    num_features, d = dictionary.shape
+    low, high = magnitude
     weights = np.arange(1, num_features + 1, dtype=np.float64) ** -zipf_exponent
     frequencies = np.minimum(weights * (mean_active / weights.sum()), 1.0)
     if frequencies.sum() < 0.99 * mean_active:
@@ -118,7 +125,54 @@ def match_to_dictionary(sae, dictionary, part: str = "decoder") -> DictionaryMat
                            latent_cos=cos.max(axis=0), latent_feature=cos.argmax(axis=0))
 
 
-__all__ = ["Superposition", "superposition", "DictionaryMatch", "match_to_dictionary"]
+@dataclass
+class LowRankGroups(Superposition):
+    """:class:`Superposition` data whose first ``groups * group_size``
+    features lie in low-rank subspaces: ``group_of[f]`` is feature f's group
+    (-1: a free feature) and ``bases[g]`` (rank, d) an orthonormal basis of
+    group g's subspace."""
+
+    group_of: np.ndarray = None
+    bases: list = None
+
+
+def low_rank_groups(num_features: int = 256, d: int = 64, tokens: int = 100_000, *, groups: int = 4,
+                    group_size: int = 8, group_rank: int = 2, mean_active: float = 5.0, zipf_exponent: float = 0.5,
+                    magnitude: tuple = (0.5, 1.5), seed: int = 0, chunk_tokens: int = 16_384) -> LowRankGroups:
+    """Like :func:`superposition`, but ``groups`` groups of ``group_size``
+    features each are random unit directions inside one random
+    ``group_rank``-dimensional subspace: more features than the subspace has
+    dimensions, so no single basis of it is the right one, and seeds may each
+    pick their own while agreeing on the subspace (Gerasimov et al. 2026's
+    reproducible subspaces). The grouped features are the most frequent
+    (features 0..groups * group_size - 1); the rest are free directions."""
+    for name, value in (("groups", groups), ("group_size", group_size), ("group_rank", group_rank)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if groups * group_size > num_features:
+        raise ValueError(f"groups * group_size = {groups * group_size} features exceed num_features = {num_features}")
+    if not group_rank < d:
+        raise ValueError(f"group_rank must be below d = {d} (a subspace, not the whole space), got {group_rank}")
+    base = superposition(num_features, d, 1, mean_active=mean_active, zipf_exponent=zipf_exponent,
+                         magnitude=magnitude, seed=seed)  # validates the shared arguments
+    rng = np.random.default_rng([seed, 1])
+    dictionary = base.dictionary.astype(np.float64)
+    group_of = np.full(num_features, -1)
+    bases = []
+    for g in range(groups):
+        q, _ = np.linalg.qr(rng.standard_normal((d, group_rank)))
+        members = slice(g * group_size, (g + 1) * group_size)
+        coords = rng.standard_normal((group_size, group_rank))
+        rows = coords @ q.T
+        dictionary[members] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        group_of[members] = g
+        bases.append(q.T.copy())
+    drawn = _draw(dictionary, tokens, mean_active, zipf_exponent, tuple(float(m) for m in magnitude), rng, chunk_tokens)
+    return LowRankGroups(drawn.activations, drawn.dictionary, drawn.frequencies, drawn.counts, group_of=group_of,
+                         bases=bases)
+
+
+__all__ = ["Superposition", "superposition", "LowRankGroups", "low_rank_groups", "DictionaryMatch", "match_to_dictionary"]
 
 
 def __dir__():

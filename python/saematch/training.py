@@ -257,6 +257,7 @@ def train(
     bf16: bool = False,
     lr_warmup_steps: int = _TRAIN_DEFAULTS["lr_warmup_steps"],
     dead_after_tokens: int = _TRAIN_DEFAULTS["dead_after_tokens"],
+    track_every: int | None = None,
     model=None,
     hookpoints=None,
     dataset=None,
@@ -304,12 +305,21 @@ def train(
     built-in corpus) and the options of :func:`saematch.online.train_online`
     (``tokenizer``, ``context_length``, ``exclude_tokens``,
     ``normalize_activations``, ...); returns {hook point: [SAE per seed]}.
+
+    ``track_every=N`` (at least 2 seeds): match the seeds with each other at
+    step 0 and every N steps, recording shared fractions, mean matched cosines
+    and partner churn in each SAE's ``history["stabilization"]``
+    (:mod:`saematch.tracking`; persisted beside the checkpoint, so resuming
+    continues the curve). Each check costs one :func:`saematch.compare_many`.
     """
     if model is not None or hookpoints is not None or dataset is not None:
         if data is not None:
             raise ValueError("pass either data (activations) or model=, hookpoints= and dataset= (online), not both")
         if model is None or hookpoints is None or dataset is None:
             raise ValueError("online training needs model=, hookpoints= and dataset= together")
+        if track_every is not None:
+            raise ValueError("track_every is not available for online training yet: train from collected "
+                             "activations to follow the seeds' stabilization")
         from saematch.online import train_online
 
         return train_online(config, model, hookpoints, dataset, seeds=seeds, tokens=tokens, batch_size=batch_size,
@@ -339,6 +349,9 @@ def train(
             raise ValueError("save_every needs a save_dir")
     if resume and save_dir is None:
         raise ValueError("resume=True needs the save_dir to resume from")
+    from saematch import tracking
+
+    tracking.check_track_every(track_every, seeds)
     torch = _torch()
     _trainer_module()  # here, so that its warning names the caller (stacklevel)
     if str(device) != "cpu":
@@ -373,6 +386,8 @@ def train(
         goal = tokens
         batches = _iterable_batches(data, config.d_in, trainer.steps, goal)
 
+    tracker = None if track_every is None else tracking.Tracker(
+        track_every, len(seeds), _trainer_module().parameter_names(config.architecture), trainer, save_dir, resume)
     bar = _progress_bar(progress, goal, trainer.tokens)
     first_step, skipped = trainer.steps, []
     try:
@@ -389,8 +404,12 @@ def train(
                 raise ValueError(f"{where} of the data: {e}") from None
             if stats[0]["skipped"]:
                 skipped.append(where)
+            if tracker is not None:
+                tracker.after_step(trainer)
             if save_every is not None and trainer.steps % save_every == 0:
                 trainer.save_checkpoint(str(save_dir))
+                if tracker is not None:
+                    tracker.save(save_dir)
             if bar is not None:
                 bar.update(batch.shape[0])
                 # The bar shows the throughput itself (tok/s); a second one here disagreed with it.
@@ -412,7 +431,13 @@ def train(
                       "their history holds NaN", RuntimeWarning, stacklevel=2)
     if save_dir is not None:
         trainer.save_checkpoint(str(save_dir))
-    return _saes_of(trainer, config, seeds)
+        if tracker is not None:
+            tracker.save(save_dir)
+    saes = _saes_of(trainer, config, seeds)
+    if tracker is not None:
+        for i, sae in enumerate(saes):
+            sae.history["stabilization"] = tracker.history(i)
+    return saes
 
 
 def _seed_list(seeds) -> list[int]:
