@@ -283,7 +283,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
                  lr: float | None = None, device: str = "cpu", save_dir=None, progress: bool = True,
                  save_every: int | None = None, resume: bool = False, optimizer: str = "adam", bf16: bool = False,
                  lr_warmup_steps: int = _core.train_defaults["lr_warmup_steps"],
-                 dead_after_tokens: int = _core.train_defaults["dead_after_tokens"], owned=None, exchange=None) -> dict:
+                 dead_after_tokens: int = _core.train_defaults["dead_after_tokens"], track_every: int | None = None,
+                 owned=None, exchange=None) -> dict:
     """What ``sm.train(config, model=..., hookpoints=..., dataset=...)`` runs;
     returns {hook point: [SAE per seed]}.
 
@@ -305,16 +306,22 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
     ``save_dir``: ``<save_dir>/<hook point>/`` is each hook point's
     checkpoint folder as :func:`saematch.train` writes one (``seed_<s>/``
     and ``trainer_state.safetensors``); ``resume=True`` continues from them.
-    The other options are :func:`saematch.train`'s.
+    The other options are :func:`saematch.train`'s; ``track_every`` follows
+    each hook point's seeds as it does there (saematch.tracking), in one
+    process (under torchrun a rank may hold only some of the seeds).
 
     ``owned`` and ``exchange`` are for saematch.distributed: the (hook
     point, seeds) pairs this process trains, and the object that shares the
     model calls among processes and places their checkpoints.
     """
-    from saematch import training
+    from saematch import tracking, training
 
     torch = training._torch()
     seeds = training._seed_list(seeds)
+    tracking.check_track_every(track_every, seeds)
+    if track_every is not None and exchange is not None:
+        raise ValueError("track_every matches all seeds of a hook point with each other, which one process of a "
+                         "torchrun holds only in part; track in a single-process run")
     training._check_int("batch_size", batch_size, 2)
     training._check_int("forward_batch_size", forward_batch_size, 1)
     if tokens is not None:
@@ -382,6 +389,9 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
             raise ValueError(f"{base}: its hook points were saved at different points "
                              f"({', '.join(f'{h} after {n} tokens' for h, n in done.items())}); resume needs them "
                              "at one (train the missing hook points in a run of their own)")
+    trackers = {} if track_every is None else {
+        h: tracking.Tracker(track_every, len(dict(owned)[h]), training._trainer_module().parameter_names(
+            configs[h].architecture), t, None if base is None else base / h, resume) for h, t in trainers.items()}
     start = next(iter(trainers.values())).tokens if trainers else 0
     if exchange is not None:
         start = exchange.agree(start)
@@ -397,6 +407,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
         for h, t in trainers.items():
             t.save_checkpoint(str(folder(h)))
             _annotate(folder(h), dict(owned)[h], {**record, "hookpoint": h, "activation_scale": scales[h] or 1.0})
+            if h in trackers:
+                trackers[h].save(folder(h))
             if exchange is not None:
                 exchange.publish(base, h, folder(h), dict(owned)[h])
 
@@ -429,6 +441,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
                         scales[h] = float(1.0 / np.sqrt(mean_square))
                     x = x * scales[h]
                 stats = t.step(x)
+                if h in trackers:
+                    trackers[h].after_step(t)
                 if stats[0]["skipped"]:
                     skipped.append(f"{h} step {t.steps}")
             trained += n
@@ -452,7 +466,11 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
                       "dataset to reach tokens", RuntimeWarning, stacklevel=3)
     if base is not None:
         save()
-    return {h: training._saes_of(t, configs[h], dict(owned)[h]) for h, t in trainers.items()}
+    out = {h: training._saes_of(t, configs[h], dict(owned)[h]) for h, t in trainers.items()}
+    for h, tracker in trackers.items():
+        for i, sae in enumerate(out[h]):
+            sae.history["stabilization"] = tracker.history(i)
+    return out
 
 
 __all__ = ["train_online", "load_model", "resolve_hookpoints", "hookpoint_widths", "make_configs",

@@ -317,15 +317,12 @@ def train(
             raise ValueError("pass either data (activations) or model=, hookpoints= and dataset= (online), not both")
         if model is None or hookpoints is None or dataset is None:
             raise ValueError("online training needs model=, hookpoints= and dataset= together")
-        if track_every is not None:
-            raise ValueError("track_every is not available for online training yet: train from collected "
-                             "activations to follow the seeds' stabilization")
         from saematch.online import train_online
 
         return train_online(config, model, hookpoints, dataset, seeds=seeds, tokens=tokens, batch_size=batch_size,
                             lr=lr, device=device, save_dir=save_dir, progress=progress, save_every=save_every,
                             resume=resume, optimizer=optimizer, bf16=bf16, lr_warmup_steps=lr_warmup_steps,
-                            dead_after_tokens=dead_after_tokens, **online)
+                            dead_after_tokens=dead_after_tokens, track_every=track_every, **online)
     if online:
         raise TypeError(f"train() got unexpected keyword argument(s) {', '.join(online)} (they are online "
                         "training's: pass model=, hookpoints= and dataset= too)")

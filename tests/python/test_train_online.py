@@ -132,6 +132,26 @@ def test_online_equals_training_on_the_same_activations_collected_first(tiny):
     assert not torch.equal(got[HOOKS[0]][0].decoder, got[HOOKS[1]][0].decoder)
 
 
+def test_stabilization_is_tracked_online_as_on_the_collected_activations(tiny, tmp_path):
+    model, tokenizer = tiny
+    docs = texts()
+    acts = collected(model, tokenizer, docs, HOOKS)
+    got = sm.train(CFG, model=model, tokenizer=tokenizer, hookpoints=HOOKS, dataset=docs, seeds=[0, 1, 2],
+                   track_every=2, save_dir=tmp_path / "run", **OPTS)
+    for h in HOOKS:
+        want = sm.train(CFG, acts[h], seeds=[0, 1, 2], batch_size=BATCH, progress=False, lr_warmup_steps=3,
+                        track_every=2)
+        for a, b in zip(got[h], want):
+            curve, reference = a.history["stabilization"], b.history["stabilization"]
+            assert len(curve["step"]) >= 3 and list(curve["step"][:3]) == [0, 2, 4]
+            for field in reference:
+                np.testing.assert_array_equal(curve[field], reference[field], err_msg=f"{h} {field}")
+        assert (tmp_path / "run" / h / "stabilization.npz").exists()  # beside each hook point's checkpoint
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        sm.train(CFG, model=model, tokenizer=tokenizer, hookpoints=HOOKS, dataset=docs, seeds=[0], track_every=2,
+                 **OPTS)
+
+
 def test_resume_after_a_crash_ends_where_the_uninterrupted_run_does(tiny, tmp_path):
     model, tokenizer = tiny
     docs = texts()
