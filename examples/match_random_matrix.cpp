@@ -2,8 +2,7 @@
 // prints the certificate: a first look at the C++ API.
 //
 //   ./match_random_matrix [n] [d]
-#include <saematch/lap/certificate.hpp>
-#include <saematch/lap/solve_dense.hpp>
+#include <saematch/lap.hpp>
 
 #include <chrono>
 #include <cmath>
