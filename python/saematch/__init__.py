@@ -7,12 +7,14 @@ seeds share? Exact matching of SAE latents, fast.
     >>> many = sm.compare_many(saes)                             # N seeds
     >>> row_ind, col_ind = sm.linear_sum_assignment(cost)       # SciPy drop-in
     >>> saes = sm.train(sm.SAEConfig(d_in=768, num_latents=16384), acts, seeds=[0, 1, 2])
+    >>> sm.report(many, saes, activations="acts/", out="report/")  # an HTML browser of the latents
 """
 
 from saematch import collect, plot, synthetic
 from saematch.compare import ManyReport, OrientationWarning, PairReport, compare, compare_many, directions
 from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignment
 from saematch.training import SAE, SAEConfig, load, train
+from saematch.viewer import report
 
 __all__ = [
     "compare",
@@ -31,5 +33,6 @@ __all__ = [
     "SAE",
     "train",
     "load",
+    "report",
 ]
 __version__ = "0.1.0"

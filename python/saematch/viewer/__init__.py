@@ -137,6 +137,17 @@ def _figures(many, base: int, counts, tokens, folder: Path) -> list:
     return written
 
 
+def _copy_figures(files, folder: Path) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in map(Path, files):
+        if not f.is_file():
+            raise ValueError(f"figures: {f} is not a file; pass True to draw the figures, or existing image files")
+        shutil.copyfile(f, folder / f.name)
+        written.append({"file": f"figures/{f.name}", "title": f.stem.replace("_", " ")})
+    return written
+
+
 def _write_script(path: Path, head: str, payload) -> None:
     """``head`` + the payload as JSON + ``);``: a script that hands the data
     to a function of the page. allow_nan=False: NaN is not JSON."""
@@ -144,7 +155,7 @@ def _write_script(path: Path, head: str, payload) -> None:
 
 
 def report(many, saes=None, *, activations=None, out="report", base: int = 0, contexts: int = 8,
-           before: int = 10, after: int = 4, neighbours: int = 5, tokenizer=None, figures: bool = True,
+           before: int = 10, after: int = 4, neighbours: int = 5, tokenizer=None, figures=True,
            run: dict | None = None, progress: bool = True) -> Path:
     """Writes the browser of ``many`` (a :func:`saematch.compare_many`
     result) into the folder ``out`` and returns the path of its index.html.
@@ -159,7 +170,9 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
     collection.json names (loaded offline; token ids are shown when it
     cannot be). ``base`` (default 0): the SAE whose latents the table lists.
     ``neighbours`` (default 5): nearest latents listed per latent, by decoder
-    cosine. ``figures``: also draw the paper's figures (PNG, :mod:`saematch.plot`).
+    cosine. ``figures``: True (default) draws the paper's figures (PNG,
+    :mod:`saematch.plot`) into the report; False none; a list of image files
+    copies those instead (figures already drawn).
     ``run``: extra summary entries (e.g. ``{"model": ...}``) over the
     collection's own. Without ``saes`` and ``activations`` the page has the
     table, the histograms and the summary only.
@@ -228,8 +241,12 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
     else:
         base_counts = None if many.firing_counts is None else np.asarray(many.firing_counts[base])
         dead = np.all([p < 0 for p in table["enc_partner"]], axis=0) & np.all([p < 0 for p in table["dec_partner"]], axis=0)
-    fig_list = _figures(many, base, None if counts is None else counts[base], tokens, out / "figures") \
-        if figures else []
+    if figures is True:
+        fig_list = _figures(many, base, None if counts is None else counts[base], tokens, out / "figures")
+    elif figures is False or figures is None:
+        fig_list = []
+    else:
+        fig_list = _copy_figures(figures, out / "figures")
 
     data = {
         "format": FORMAT,
