@@ -47,7 +47,7 @@ class Browser:
         self._from_child, from_child_w = os.pipe()
         # Above 4, so that the shell's redirections below never close a descriptor they just made.
         to_child_r, from_child_w = (_above(fd, 10) for fd in (to_child_r, from_child_w))
-        args = [chromium_path(), "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
+        args = [chromium_path(), "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
                 "--disable-background-networking", "--disable-component-update", "--hide-scrollbars",
                 f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
@@ -130,8 +130,14 @@ class Browser:
         self.call("Page.navigate", url=url)
         self.wait_for(f"document.body && document.body.dataset.ready === {json.dumps(ready)}", timeout)
 
-    def screenshot(self, path) -> bytes:
-        png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+    def screenshot(self, path, full_page: bool = False) -> bytes:
+        """A PNG of the viewport, or with ``full_page`` of the whole page."""
+        params = {"format": "png"}
+        if full_page:
+            size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+            params.update(captureBeyondViewport=True,
+                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        png = base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
         with open(path, "wb") as f:
             f.write(png)
         return png

@@ -378,6 +378,21 @@ def test_browser_filters_unshared_and_opens_a_latent_page(run, tmp_path):
         assert set(badges) == {"unshared"}
         _not_blank(b.screenshot(shots / "report_table_unshared.png"))
 
+        # Frequency and cosine ranges, then a sort: counts and order against the data.
+        freq, mean_dec = np.asarray(table["frequency"]), np.mean(table["dec_cos"], axis=0)
+        _set(b, "f-status", "alive")
+        _set(b, "f-fmin", "0.01", "input")
+        _set(b, "f-cmin", "0.5", "input")
+        expected = [i for i in range(N_LATENTS) if not table["dead"][i] and freq[i] >= 0.01 and mean_dec[i] >= 0.5]
+        assert 0 < len(expected) < N_LATENTS
+        assert b.evaluate("document.getElementById('count').textContent") == f"{len(expected)} of {N_LATENTS} latents"
+        b.evaluate("document.querySelector('#grid-head [data-key=\"freq\"]').click()")
+        shown = b.evaluate("[...document.querySelectorAll('#grid-rows .row')].map(r => Number(r.dataset.latent))")
+        assert shown == sorted(expected, key=lambda i: (-freq[i], i))[: len(shown)]
+        _set(b, "f-fmin", "", "input")
+        _set(b, "f-cmin", "", "input")
+        _set(b, "f-status", "unshared")
+
         latent = unshared[0]
         _click(b, f'#grid-rows .row[data-latent="{latent}"] .cell:nth-child(3)')
         b.wait_for("document.body.dataset.ready === 'latent'")
@@ -410,7 +425,7 @@ def test_browser_filters_unshared_and_opens_a_latent_page(run, tmp_path):
         assert b.evaluate("[...document.querySelectorAll('ol.own a')].map(a => a.textContent)") == \
             [f"latent {j}" for j in own if j >= 0]
         assert b.evaluate("document.querySelectorAll('svg.hist line.mark').length") == 4  # 2 seeds x enc, dec
-        _not_blank(b.screenshot(shots / "report_latent.png"))
+        _not_blank(b.screenshot(shots / "report_latent.png", full_page=True))
 
         b.evaluate("location.hash = '#summary'")
         b.wait_for("document.body.dataset.ready === 'summary'")
@@ -418,7 +433,7 @@ def test_browser_filters_unshared_and_opens_a_latent_page(run, tmp_path):
         assert b.evaluate("document.images.length") == len(data["figures"])
         text = b.evaluate("document.getElementById('view-summary').textContent")
         assert "encoder.layer.3.output.dense" in text and "Python standard library docstrings" in text
-        _not_blank(b.screenshot(shots / "report_summary.png"))
+        _not_blank(b.screenshot(shots / "report_summary.png", full_page=True))
 
         assert b.console_errors() == []
         urls = b.requested_urls()
@@ -492,5 +507,11 @@ def test_browser_handles_131072_latents(tmp_path):
         lowest = candidates[np.argmin(mean_dec[candidates])]  # sorted by mean decoder cosine, largest first
         assert abs(mean_dec[last] - mean_dec[lowest]) < 1e-3
         _not_blank(b.screenshot(shots / "report_131072_unshared_sorted.png"))
+        b.evaluate(f"location.hash = '#latent={n - 1}'")
+        b.wait_for("document.body.dataset.ready === 'latent'")
+        side = _side(many, 0, 1)
+        assert b.evaluate("document.querySelector('.partners tr[data-seed=\"1\"] .dec-partner').textContent") == \
+            str(side["dec_partner"][n - 1])
+        assert "no contexts" in b.evaluate("document.querySelector('.column[data-role=self]').textContent")
         print(f"\n131,072 latents: report written in {written:.1f} s; page loaded in {loaded:.2f} s; "
               f"filter to unshared: DOM updated in {ms:.0f} ms; sort by mean decoder cosine: {sort_ms:.0f} ms")

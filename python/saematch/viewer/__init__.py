@@ -234,13 +234,23 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
                                desc=f"nearest latents in {names[o]}")
             near["others"].append({"index": idx.tolist(), "cos": _rounded(cos)})
 
-    dead_from_counts = counts is not None
-    if dead_from_counts:
+    # Dead: never fired on the collected tokens when there are some; else an
+    # all-zero row (what the matching leaves unmatched), read from the SAEs
+    # or, without them, from being unmatched in every pair.
+    if counts is not None:
         base_counts = np.asarray(counts[base])
-        dead = base_counts == 0
+        dead, dead_means = base_counts == 0, "never fired on the collected tokens"
     else:
         base_counts = None if many.firing_counts is None else np.asarray(many.firing_counts[base])
-        dead = np.all([p < 0 for p in table["enc_partner"]], axis=0) & np.all([p < 0 for p in table["dec_partner"]], axis=0)
+        if saes is not None:
+            from saematch.compare import encoder_decoder
+
+            enc, dec = encoder_decoder(saes[base], f"saes[{base}]")
+            dead = (np.linalg.norm(enc, axis=1) == 0) | (np.linalg.norm(dec, axis=1) == 0)
+            dead_means = "an all-zero encoder or decoder row"
+        else:
+            dead = np.all([p < 0 for p in table["enc_partner"] + table["dec_partner"]], axis=0)
+            dead_means = "matched in no pair (an all-zero row)"
     if figures is True:
         fig_list = _figures(many, base, None if counts is None else counts[base], tokens, out / "figures")
     elif figures is False or figures is None:
@@ -265,8 +275,7 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
             "fired": None if base_counts is None else base_counts.astype(np.int64).tolist(),
             "frequency": None if counts is None else [float(f"{v:.4g}") for v in base_counts / max(tokens, 1)],
             "dead": dead.astype(int).tolist(),
-            "dead_means": "never fired on the collected tokens" if dead_from_counts else
-                          "an all-zero encoder and decoder row (matched in no pair)",
+            "dead_means": dead_means,
         },
         "neighbours": near,
         "contexts": None if ctx is None else {"chunk": CHUNK, "top": contexts, "before": before, "after": after,
