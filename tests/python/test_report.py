@@ -294,6 +294,23 @@ def test_bad_inputs_are_named(run, tmp_path, capsys):
     shutil.copy(next((run["root"] / "acts").glob("activations_*.npy")), no_tokens)
     with pytest.raises(ValueError, match="no token records"):
         sm.report(many, saes, activations=no_tokens, out=tmp_path / "d")
+    shard = next((run["root"] / "acts").glob("activations_*.npy"))
+    short = tmp_path / "acts_short_tokens"
+    (short / "tokens").mkdir(parents=True)
+    shutil.copy(shard, short)
+    np.save(short / "tokens" / shard.name.replace("activations", "tokens"), np.zeros((3, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match=r"expected \(\d+, 3\) rows of \(token_id, document, position\)"):
+        sm.report(many, saes, activations=short, out=tmp_path / "d2")
+    narrow = tmp_path / "acts_other_model"
+    (narrow / "tokens").mkdir(parents=True)
+    np.save(narrow / "activations_00000.npy", np.ones((4, 10), dtype=np.float32))
+    np.save(narrow / "tokens" / "tokens_00000.npy", np.zeros((4, 3), dtype=np.int32))
+    with pytest.raises(ValueError, match="d_in = 384 but the activations .* have d = 10"):
+        sm.report(many, saes, activations=narrow, out=tmp_path / "d3")
+    with pytest.raises(ValueError, match="is not a file"):
+        sm.report(many, out=tmp_path / "d4", figures=[tmp_path / "nothing.png"])
+    with pytest.raises(ValueError, match="contexts must be an integer"):
+        sm.report(many, out=tmp_path / "d5", contexts=-1)
     with pytest.raises(ValueError, match="base must be the index"):
         sm.report(many, out=tmp_path / "e", base=3)
     (tmp_path / "file").write_text("x")

@@ -48,7 +48,7 @@ def _rounded(values, digits: int = _COS_DIGITS) -> list:
     return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
 
 
-def _load_saes(saes, n: int):
+def _load_saes(saes, latents: list):
     """SAE objects for ``saes``: already SAEs, or folders (a run's folder or
     a list of SAE folders) read with :func:`saematch.load`."""
     if saes is None:
@@ -58,13 +58,20 @@ def _load_saes(saes, n: int):
 
         saes = sae_folders(saes)
     saes = list(saes)
-    if len(saes) != n:
-        raise ValueError(f"saes holds {len(saes)} SAEs but the report compares {n}; pass the same SAEs, in the "
+    if len(saes) != len(latents):
+        raise ValueError(f"saes holds {len(saes)} SAEs but the report compares {len(latents)}; pass the same SAEs, in the "
                          "same order, as to compare_many")
     if any(isinstance(s, (str, os.PathLike)) for s in saes):
         from saematch.training import load
 
         saes = [load(s) if isinstance(s, (str, os.PathLike)) else s for s in saes]
+    from saematch.compare import encoder_decoder
+
+    for i, (sae, count) in enumerate(zip(saes, latents)):
+        have = encoder_decoder(sae, f"saes[{i}]")[1].shape[0]
+        if have != count:
+            raise ValueError(f"saes[{i}] has {have} latents but the report's SAE {i} has {count}: pass the SAEs "
+                             "compare_many compared, in its order")
     return saes
 
 
@@ -140,9 +147,7 @@ def _figures(many, base: int, counts, tokens, folder: Path) -> list:
 def _copy_figures(files, folder: Path) -> list:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for f in map(Path, files):
-        if not f.is_file():
-            raise ValueError(f"figures: {f} is not a file; pass True to draw the figures, or existing image files")
+    for f in files:
         shutil.copyfile(f, folder / f.name)
         written.append({"file": f"figures/{f.name}", "title": f.stem.replace("_", " ")})
     return written
@@ -152,6 +157,63 @@ def _write_script(path: Path, head: str, payload) -> None:
     """``head`` + the payload as JSON + ``);``: a script that hands the data
     to a function of the page. allow_nan=False: NaN is not JSON."""
     path.write_text(f"{head}{json.dumps(payload, separators=(',', ':'), allow_nan=False)});\n")
+
+
+def _write_contexts(saes, activations, out: Path, top, before, after, tokenizer, names, progress):
+    """Encodes the collection with every SAE and writes contexts/s<i>_<chunk>.js;
+    returns (collection.json's record, tokens, firing counts per SAE, token texts)."""
+    from saematch.viewer import _contexts, _tokens
+
+    collection = _contexts.Collection(activations)
+    counts, ctx = [], []
+    for i, sae in enumerate(saes):
+        c, lists = _contexts.top_contexts(sae, collection, top, before, after, progress, names[i])
+        counts.append(c)
+        ctx.append(lists)
+    if tokenizer is None:
+        tokenizer = _tokens.load_tokenizer(collection.record)
+    ids = {t for lists in ctx for latent in lists for context in latent for t in context[3]}
+    (out / "contexts").mkdir()
+    for i, lists in enumerate(ctx):
+        for chunk in range(0, len(lists), CHUNK):
+            _write_script(out / "contexts" / f"s{i}_{chunk // CHUNK}.js", f"saematchContexts({i},{chunk // CHUNK},",
+                          lists[chunk : chunk + CHUNK])
+    return collection.record, collection.tokens, counts, _tokens.token_texts(tokenizer, ids)
+
+
+def _nearest_latents(saes, base: int, others: list, count: int, names, progress):
+    """Each base latent's nearest own latents and nearest latents in each other SAE, by decoder cosine."""
+    if count == 0:
+        return None
+    from saematch.compare import encoder_decoder
+    from saematch.viewer._neighbours import nearest, unit_rows
+
+    units = [unit_rows(encoder_decoder(s, f"saes[{i}]")[1]) for i, s in enumerate(saes)]
+    own = nearest(units[base], units[base], count, exclude_self=True, progress=progress, desc="nearest own latents")
+    near = {"own": {"index": own[0].tolist(), "cos": _rounded(own[1])}, "others": []}
+    for o in others:
+        idx, cos = nearest(units[base], units[o], count, progress=progress, desc=f"nearest latents in {names[o]}")
+        near["others"].append({"index": idx.tolist(), "cos": _rounded(cos)})
+    return near
+
+
+def _dead(many, base: int, saes, table, counts):
+    """(dead mask, what dead means, firing counts or None) of the base's latents.
+    Dead: never fired on the collected tokens when there are some; else an
+    all-zero row (what the matching leaves unmatched), read from the SAEs or,
+    without them, from being unmatched in every pair."""
+    if counts is not None:
+        fired = np.asarray(counts[base])
+        return fired == 0, "never fired on the collected tokens", fired
+    fired = None if many.firing_counts is None else np.asarray(many.firing_counts[base])
+    if saes is not None:
+        from saematch.compare import encoder_decoder
+
+        enc, dec = encoder_decoder(saes[base], f"saes[{base}]")
+        dead = (np.linalg.norm(enc, axis=1) == 0) | (np.linalg.norm(dec, axis=1) == 0)
+        return dead, "an all-zero encoder or decoder row", fired
+    dead = np.all([p < 0 for p in table["enc_partner"] + table["dec_partner"]], axis=0)
+    return dead, "matched in no pair (an all-zero row)", fired
 
 
 def report(many, saes=None, *, activations=None, out="report", base: int = 0, contexts: int = 8,
@@ -185,8 +247,14 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     if activations is not None and saes is None:
         raise ValueError("activations need saes: pass the compared SAEs (objects or folders) to encode them")
-    saes = _load_saes(saes, n)
+    if not (figures is True or figures is False or figures is None):
+        figures = [Path(f) for f in figures]
+        missing = [str(f) for f in figures if not f.is_file()]
+        if missing:
+            raise ValueError(f"figures: {', '.join(missing)} is not a file; pass True to draw the figures, or "
+                             "existing image files")
     latents = [len(c) for c in many.share_counts]
+    saes = _load_saes(saes, latents)
     out = Path(out)
     _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,63 +262,12 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
         shutil.rmtree(out / sub, ignore_errors=True)
     names = _names(saes, n)
 
-    record, counts, tokens, ctx = {}, None, None, None
+    record, counts, tokens, token_text = {}, None, None, {}
     if activations is not None:
-        from saematch.viewer import _contexts, _tokens
-
-        collection = _contexts.Collection(activations)
-        record, tokens = collection.record, collection.tokens
-        counts, ctx = [], []
-        for i, sae in enumerate(saes):
-            if sae.config.num_latents != latents[i]:
-                raise ValueError(f"saes[{i}] has {sae.config.num_latents} latents but the report's SAE {i} has "
-                                 f"{latents[i]}: pass the SAEs compare_many compared, in its order")
-            c, lists = _contexts.top_contexts(sae, collection, contexts, before, after, progress, names[i])
-            counts.append(c)
-            ctx.append(lists)
-        if tokenizer is None:
-            tokenizer = _tokens.load_tokenizer(record)
-        ids = {t for lists in ctx for latent in lists for context in latent for t in context[3]}
-        token_text = _tokens.token_texts(tokenizer, ids)
-        (out / "contexts").mkdir()
-        for i, lists in enumerate(ctx):
-            for chunk in range(0, len(lists), CHUNK):
-                _write_script(out / "contexts" / f"s{i}_{chunk // CHUNK}.js", f"saematchContexts({i},{chunk // CHUNK},",
-                              lists[chunk : chunk + CHUNK])
-    else:
-        token_text = {}
-
-    near = None
-    if saes is not None and neighbours > 0:
-        from saematch.compare import encoder_decoder
-        from saematch.viewer._neighbours import nearest, unit_rows
-
-        units = [unit_rows(encoder_decoder(s, f"saes[{i}]")[1]) for i, s in enumerate(saes)]
-        own = nearest(units[base], units[base], neighbours, exclude_self=True, progress=progress,
-                      desc="nearest own latents")
-        near = {"own": {"index": own[0].tolist(), "cos": _rounded(own[1])}, "others": []}
-        for o in table["others"]:
-            idx, cos = nearest(units[base], units[o], neighbours, progress=progress,
-                               desc=f"nearest latents in {names[o]}")
-            near["others"].append({"index": idx.tolist(), "cos": _rounded(cos)})
-
-    # Dead: never fired on the collected tokens when there are some; else an
-    # all-zero row (what the matching leaves unmatched), read from the SAEs
-    # or, without them, from being unmatched in every pair.
-    if counts is not None:
-        base_counts = np.asarray(counts[base])
-        dead, dead_means = base_counts == 0, "never fired on the collected tokens"
-    else:
-        base_counts = None if many.firing_counts is None else np.asarray(many.firing_counts[base])
-        if saes is not None:
-            from saematch.compare import encoder_decoder
-
-            enc, dec = encoder_decoder(saes[base], f"saes[{base}]")
-            dead = (np.linalg.norm(enc, axis=1) == 0) | (np.linalg.norm(dec, axis=1) == 0)
-            dead_means = "an all-zero encoder or decoder row"
-        else:
-            dead = np.all([p < 0 for p in table["enc_partner"] + table["dec_partner"]], axis=0)
-            dead_means = "matched in no pair (an all-zero row)"
+        record, tokens, counts, token_text = _write_contexts(saes, activations, out, contexts, before, after,
+                                                             tokenizer, names, progress)
+    near = _nearest_latents(saes, base, table["others"], neighbours, names, progress) if saes is not None else None
+    dead, dead_means, base_counts = _dead(many, base, saes, table, counts)
     if figures is True:
         fig_list = _figures(many, base, None if counts is None else counts[base], tokens, out / "figures")
     elif figures is False or figures is None:
@@ -278,7 +295,7 @@ def report(many, saes=None, *, activations=None, out="report", base: int = 0, co
             "dead_means": dead_means,
         },
         "neighbours": near,
-        "contexts": None if ctx is None else {"chunk": CHUNK, "top": contexts, "before": before, "after": after,
+        "contexts": None if counts is None else {"chunk": CHUNK, "top": contexts, "before": before, "after": after,
                                               "fired": [np.asarray(c).astype(np.int64).tolist() for c in counts]},
         "tokens": {str(k): v for k, v in token_text.items()},
     }

@@ -127,10 +127,10 @@ def windows(collection: Collection, rows: np.ndarray, before: int, after: int):
     start = np.maximum(rows - before, 0)
     stop = np.minimum(rows + after + 1, collection.tokens)
     # Shrink each end to the document of the centre token.
-    for k in range(before):
+    for _ in range(before):
         moved = doc[start] != doc[rows]
         start = np.where(moved, start + 1, start)
-    for k in range(after):
+    for _ in range(after):
         moved = doc[stop - 1] != doc[rows]
         stop = np.where(moved, stop - 1, stop)
     return start, stop

@@ -289,7 +289,7 @@
     const x = (v) => pad + ((v - h.lo) / (1 - h.lo)) * (W - 2 * pad);
     let svg = '<svg class="hist" width="' + W + '" height="' + H + '" viewBox="0 0 ' + W + " " + H + '">';
     h.counts.forEach((c, b) => {
-      const y = (H - pad) * (1 - c / top);
+      const y = (H - pad) * (1 - Math.sqrt(c / top));  // square-root heights: the small bins stay visible beside a tall one
       svg += '<rect x="' + x(h.lo + b * h.step).toFixed(1) + '" y="' + y.toFixed(1) + '" width="' +
         Math.max(1, x(h.lo + h.step) - x(h.lo) - 1).toFixed(1) + '" height="' + (H - pad - y).toFixed(1) + '"><title>' +
         fmt(h.lo + b * h.step, 2) + "–" + fmt(h.lo + (b + 1) * h.step, 2) + ": " + c + "</title></rect>";
@@ -371,7 +371,7 @@
       const C = kind === "dec" ? col.decC : col.encC;
       html += histogramSvg(kind, others.map((o, k) => ({ value: C[k][i], short: "" + o, label: name(o) + ": " + fmt(C[k][i], 3) })));
     }
-    html += '<p class="note">all ' + N.toLocaleString("en") + " latents × " + others.length + " other seeds; orange: this latent's cosine with each seed (labelled by SAE index); dashed: t = " + S.threshold + "</p></div></div>";
+    html += '<p class="note">all ' + N.toLocaleString("en") + " latents × " + others.length + " other seeds; orange: this latent's cosine with each seed (labelled by SAE index); dashed: t = " + S.threshold + "; bar heights: square root of the count</p></div></div>";
     el.innerHTML = html;
 
     const jobs = [];
