@@ -77,7 +77,7 @@
       html: (i) => { const s = status(i); return '<span class="badge ' + s.cls + '">' + s.text + "</span>"; } },
   ];
   for (const r of rules) {
-    columns.push({ key: "share-" + r, label: r, w: 70, title: "shared with this many of the " + others.length +
+    columns.push({ key: "share-" + r, label: r, w: 84, title: "shared with this many of the " + others.length +
                    " other seeds under the " + r + " rule (t = " + S.threshold + ")",
                    value: (i) => col.share[r][i], html: (i) => String(col.share[r][i]) });
   }
@@ -236,18 +236,21 @@
     return chunks[key].promise.then((lists) => lists[latent - c * D.contexts.chunk] || []);
   }
 
-  function tokenText(id, first) {
+  // WordPiece marks a word's continuation with "##", SentencePiece and byte-level BPE a new word with "▁" / "Ġ";
+  // like the tokenizers' own clean-up, no space goes before closing punctuation or after an opening bracket.
+  function tokenText(id, first, previous) {
     const raw = D.tokens[id] !== undefined ? D.tokens[id] : "#" + id;
     if (raw.startsWith("##")) return { text: raw.slice(2), space: false };
     if (raw.startsWith("Ġ") || raw.startsWith("▁")) return { text: raw.slice(1), space: !first };
-    return { text: raw, space: !first };
+    const glued = /^[.,;:!?)\]}%]$/.test(raw) || /^[(\[{]$/.test(previous || "");
+    return { text: raw, space: !first && !glued };
   }
 
   function contextHtml(ctx, scale) {
     const [top, doc, at, ids, acts] = ctx;
     let html = '<div class="ctx" title="document ' + doc + '"><span class="act">' + fmt(top, 2) + "</span><span class=\"text\">";
     ids.forEach((id, j) => {
-      const t = tokenText(id, j === 0);
+      const t = tokenText(id, j === 0, j > 0 ? D.tokens[ids[j - 1]] : null);
       const a = acts[j] > 0 ? Math.min(1, acts[j] / scale) : 0;
       const special = /^\[(CLS|SEP|PAD)\]$/.test(t.text) ? " special" : "";
       html += (t.space ? " " : "") + '<span class="tok' + (j === at ? " peak" : "") + special + '" style="background:rgba(255,120,0,' +
