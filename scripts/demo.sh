@@ -9,3 +9,4 @@ bash scripts/setup.sh
 python3 -m pip install -q --no-build-isolation .
 python3 -m saematch.cli demo "$@"
 echo "report: $(pwd)/${OUT:-saematch-demo}/summary.md"
+echo "browse the latents: file://$(pwd)/${OUT:-saematch-demo}/report_topk/index.html (and report_relu/)"

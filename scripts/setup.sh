@@ -5,8 +5,10 @@
 set -euo pipefail
 
 # python3-doc: the Python documentation's sources, the study's corpus of tokens that do not repeat.
+# chromium: the headless browser that tests the HTML report (tests/python/test_report.py drives it
+# over the DevTools protocol; those tests fail, never skip, without it).
 debian_packages=(cmake ninja-build g++ clang ccache libeigen3-dev catch2 pybind11-dev
-                 nlohmann-json3-dev libopenblas-dev python3-doc)
+                 nlohmann-json3-dev libopenblas-dev python3-doc chromium)
 missing=()
 for p in "${debian_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -7,6 +7,7 @@ seeds share? Exact matching of SAE latents, fast.
     >>> many = sm.compare_many(saes)                             # N seeds
     >>> row_ind, col_ind = sm.linear_sum_assignment(cost)       # SciPy drop-in
     >>> saes = sm.train(sm.SAEConfig(d_in=768, num_latents=16384), acts, seeds=[0, 1, 2])
+    >>> sm.report(many, saes, activations="acts/", out="report/")  # an HTML browser of the latents
 """
 
 from saematch import collect, plot, synthetic
@@ -16,6 +17,7 @@ from saematch.lap import AssignmentResult, linear_sum_assignment, solve_assignme
 from saematch.seed_stability import Stability, stability
 from saematch.subspaces import SubspaceOverlap, subspace_overlap
 from saematch.training import SAE, SAEConfig, load, train
+from saematch.viewer import report
 
 __all__ = [
     "compare",
@@ -40,5 +42,6 @@ __all__ = [
     "SubspaceOverlap",
     "consensus",
     "Consensus",
+    "report",
 ]
 __version__ = "0.1.0"

