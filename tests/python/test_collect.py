@@ -15,24 +15,18 @@ from saematch import collect
 torch = pytest.importorskip("torch", reason="collection needs torch")
 transformers = pytest.importorskip("transformers", reason="collection needs transformers")
 
-WORDS = "the a of and to in is it that for on with as was by at be this are from or an which not but".split()
+from tiny_bert import tiny_bert  # noqa: E402
+from tiny_bert import texts as tiny_texts  # noqa: E402
+
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = transformers.BertTokenizer(str(folder / "vocab.txt"))
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=64)
-    return transformers.BertModel(config).eval(), tokenizer
+    return tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 def texts(n=23, seed=0):
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(3, 20))) for _ in range(n)]
+    return tiny_texts(n, seed)
 
 
 def test_collect_records_every_token_of_the_module_in_order_and_stops_early(tiny, tmp_path):

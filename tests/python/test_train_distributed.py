@@ -22,7 +22,7 @@ if not dist.is_available() or not dist.is_gloo_available():
 
 import saematch as sm  # noqa: E402
 
-WORDS = "the a of and to in is it that for on with as was by at be this are from or an which not but".split()
+from tiny_bert import WORDS, tiny_bert  # noqa: E402
 HOOKS = ["encoder.layer.0", "encoder.layer.1"]
 
 
@@ -30,13 +30,8 @@ HOOKS = ["encoder.layer.0", "encoder.layer.1"]
 def inputs(tmp_path_factory):
     """A tiny BERT saved as a model folder, and a jsonl dataset."""
     folder = tmp_path_factory.mktemp("dist")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = transformers.BertTokenizer(str(folder / "vocab.txt"))
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=64)
-    transformers.BertModel(config).eval().save_pretrained(folder / "model")
+    model, tokenizer = tiny_bert(folder)
+    model.save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
     rng = np.random.default_rng(0)
     import json
