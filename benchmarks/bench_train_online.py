@@ -42,7 +42,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")  # its Triton decoder needs a GPU; this is its own switch
-REPO = Path(__file__).resolve().parent.parent
 
 
 def rows_by_sparsify(tokenizer, ctx: int, n_rows: int):
@@ -99,7 +98,12 @@ def run_distributed(rows, args, work: Path) -> dict:
     from datasets import Dataset
 
     Dataset.from_dict({"input_ids": rows.tolist()}).to_parquet(str(data))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{REPO / 'python'}{os.pathsep}"
+    import saematch
+
+    # The children run the saematch this process imported (installed, or a
+    # checkout's python/ on PYTHONPATH with its compiled modules).
+    package_root = Path(saematch.__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{package_root}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
     common = ["train", "minilm", str(data), "--hookpoints", *args.hookpoints, "--seeds",
               *map(str, range(args.seeds)), "--expansion-factor", str(args.expansion_factor), "-k", str(args.k),

@@ -25,7 +25,10 @@ ARGS = ["train", "minilm", "stdlib-docstrings", "--hookpoints", *HOOKS, "--seeds
 
 
 def _env():
-    root = Path(__file__).resolve().parents[2] / "python"
+    # The folder of the saematch this test imported (installed, or a
+    # checkout's python/ on PYTHONPATH), so the child runs the same one; a
+    # clean checkout's python/ holds no compiled modules.
+    root = Path(sm.__file__).resolve().parents[1]
     return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
