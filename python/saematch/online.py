@@ -318,21 +318,12 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
 
     torch = training._torch()
     seeds = training._seed_list(seeds)
-    tracking.check_track_every(track_every, seeds)
+    training._check_run(seeds, batch_size, tokens, lr, lr_warmup_steps, dead_after_tokens, save_every, save_dir, resume,
+                        track_every, "dataset")
     if track_every is not None and exchange is not None:
         raise ValueError("track_every matches all seeds of a hook point with each other, which one process of a "
                          "torchrun holds only in part; track in a single-process run")
-    training._check_int("batch_size", batch_size, 2)
     training._check_int("forward_batch_size", forward_batch_size, 1)
-    if tokens is not None:
-        training._check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the "
-                                                 f"dataset), got {tokens!r}")
-    if save_every is not None:
-        training._check_int("save_every", save_every, 1)
-        if save_dir is None:
-            raise ValueError("save_every needs a save_dir")
-    if resume and save_dir is None:
-        raise ValueError("resume=True needs the save_dir to resume from")
     if isinstance(normalize_activations, str):
         if normalize_activations not in NORMALIZATIONS:
             raise ValueError(f"normalize_activations must be one of {', '.join(NORMALIZATIONS)} (or a bool), got "

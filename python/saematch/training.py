@@ -332,23 +332,10 @@ def train(
     if not isinstance(config, SAEConfig):
         raise TypeError(f"config must be a saematch.SAEConfig, got {type(config).__name__}")
     seeds = _seed_list(seeds)
-    _check_int("batch_size", batch_size, 2)
-    if tokens is not None:
-        _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the data), "
-                                        f"got {tokens!r}")
-    _check_int("lr_warmup_steps", lr_warmup_steps, 0)
-    _check_int("dead_after_tokens", dead_after_tokens, 1)
-    if lr is not None and not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number (or None for the default), got {lr!r}")
-    if save_every is not None:
-        _check_int("save_every", save_every, 1)
-        if save_dir is None:
-            raise ValueError("save_every needs a save_dir")
-    if resume and save_dir is None:
-        raise ValueError("resume=True needs the save_dir to resume from")
+    _check_run(seeds, batch_size, tokens, lr, lr_warmup_steps, dead_after_tokens, save_every, save_dir, resume,
+               track_every, "data")
     from saematch import tracking
 
-    tracking.check_track_every(track_every, seeds)
     torch = _torch()
     _trainer_module()  # here, so that its warning names the caller (stacklevel)
     if str(device) != "cpu":
@@ -448,6 +435,29 @@ def _seed_list(seeds) -> list[int]:
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     return seeds
+
+
+def _check_run(seeds, batch_size, tokens, lr, lr_warmup_steps, dead_after_tokens, save_every, save_dir, resume,
+               track_every, source: str) -> None:
+    """The run's options, checked alike for training from arrays and online
+    (``source`` names what one pass goes over in the message)."""
+    from saematch import tracking
+
+    _check_int("batch_size", batch_size, 2)
+    if tokens is not None:
+        _check_int("tokens", tokens, 1, f"tokens must be a positive integer (or None: one pass over the {source}), "
+                                        f"got {tokens!r}")
+    _check_int("lr_warmup_steps", lr_warmup_steps, 0)
+    _check_int("dead_after_tokens", dead_after_tokens, 1)
+    if lr is not None and not (isinstance(lr, (int, float, np.integer, np.floating)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number (or None for the default), got {lr!r}")
+    if save_every is not None:
+        _check_int("save_every", save_every, 1)
+        if save_dir is None:
+            raise ValueError("save_every needs a save_dir")
+    if resume and save_dir is None:
+        raise ValueError("resume=True needs the save_dir to resume from")
+    tracking.check_track_every(track_every, seeds)
 
 
 def _make_trainer(config, seeds, batch_size, lr, lr_warmup_steps, dead_after_tokens, device, optimizer, bf16,
