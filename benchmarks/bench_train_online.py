@@ -19,9 +19,10 @@ one's median tokens/s (tokens of the dataset per second, not times the
 number of SAEs) and the ratio saematch / sparsify of the medians.
 
 ``--distributed`` also times saematch one process with one thread against
-``torchrun --nproc_per_node 2 --distribute-seeds`` (one thread each, gloo),
-from the command line (model load included in both), and reports the
-scaling efficiency (speed-up / 2).
+``torchrun --nproc_per_node 2`` (one thread each, gloo) in each mode of
+``--modes`` (``seeds``: ``--distribute-seeds``; ``data``: ``--data-parallel``,
+each process a share of every batch), from the command line (model load
+included in all), and reports each mode's scaling efficiency (speed-up / 2).
 
     python benchmarks/bench_train_online.py                     # ~6 minutes on 2 busy shared cores
     python benchmarks/bench_train_online.py --steps 4 --rounds 1 # a dry run
@@ -90,8 +91,11 @@ def run_saematch(model, tokenizer, rows, args, out: Path) -> float:
     return time.perf_counter() - t0
 
 
+FLAGS = {"seeds": "--distribute-seeds", "hookpoints": "--distribute-hookpoints", "data": "--data-parallel"}
+
+
 def run_distributed(rows, args, work: Path) -> dict:
-    """saematch from the command line, 1 process x 1 thread vs torchrun 2 x 1."""
+    """saematch from the command line, 1 process x 1 thread vs torchrun 2 x 1 in each of args.modes."""
     import numpy as np
 
     data = work / "rows.parquet"
@@ -109,19 +113,22 @@ def run_distributed(rows, args, work: Path) -> dict:
               *map(str, range(args.seeds)), "--expansion-factor", str(args.expansion_factor), "-k", str(args.k),
               "--batch-size", str(args.seq * args.ctx), "--forward-batch-size", str(args.seq), "--ctx-len",
               str(args.ctx), "--exclude-tokens", "--quiet"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+                "saematch.cli"]
+    runs = [("1 process", [sys.executable, "-m", "saematch.cli"], [])]
+    runs += [(f"2 processes, {mode}", torchrun, [FLAGS[mode]]) for mode in args.modes]
     times = {}
-    for name, cmd in (("1 process", [sys.executable, "-m", "saematch.cli"]),
-                      ("2 processes", [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                       "--nproc_per_node", "2", "-m", "saematch.cli"])):
-        extra = ["--distribute-seeds"] if name == "2 processes" else []
+    for name, cmd, extra in runs:
         t0 = time.perf_counter()
-        done = subprocess.run(cmd + common + ["--save-dir", str(work / name.replace(" ", "-"))] + extra, env=env,
-                              capture_output=True, text=True)
+        folder = work / name.replace(" ", "-").replace(",", "")
+        done = subprocess.run(cmd + common + ["--save-dir", str(folder)] + extra, env=env, capture_output=True,
+                              text=True)
         times[name] = time.perf_counter() - t0
         if done.returncode != 0:
             raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-    speedup = times["1 process"] / times["2 processes"]
-    return {"seconds": times, "speedup": speedup, "efficiency": speedup / 2, "tokens": int(np.prod(rows.shape))}
+    speedup = {mode: times["1 process"] / times[f"2 processes, {mode}"] for mode in args.modes}
+    return {"seconds": times, "speedup": speedup, "efficiency": {m: s / 2 for m, s in speedup.items()},
+            "tokens": int(np.prod(rows.shape))}
 
 
 def main() -> int:
@@ -135,6 +142,10 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--distributed", action="store_true")
+    p.add_argument("--modes", nargs="+", choices=sorted(FLAGS), default=["seeds", "data"],
+                   help="torchrun modes --distributed times (default seeds data)")
+    p.add_argument("--skip-sparsify", action="store_true",
+                   help="time only the --distributed runs (no sparsify and in-process saematch rounds)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
 
@@ -150,9 +161,10 @@ def main() -> int:
           f"{torch.get_num_threads()}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}). "
           "The CPU may be shared with other work: the runs alternate so that it falls on both alike.", flush=True)
     times = {"sparsify": [], "saematch": []}
+    result = {"tokens": tokens}
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        for r in range(args.rounds):
+        for r in range(0 if args.skip_sparsify else args.rounds):
             for name in ("sparsify", "saematch"):
                 out = work / f"{name}-{r}"
                 if name == "sparsify":
@@ -161,18 +173,24 @@ def main() -> int:
                     t = run_saematch(model, tokenizer, rows, args, out)
                 times[name].append(t)
                 print(f"round {r}: {name:9s} {t:7.1f} s  {tokens / t:8.0f} tokens/s", flush=True)
-        result = {"tokens": tokens, "seconds": times,
-                  "tokens_per_s": {k: tokens / statistics.median(v) for k, v in times.items()}}
-        result["ratio_saematch_over_sparsify"] = result["tokens_per_s"]["saematch"] / result["tokens_per_s"]["sparsify"]
-        print(f"median tokens/s: saematch {result['tokens_per_s']['saematch']:.0f}, sparsify "
-              f"{result['tokens_per_s']['sparsify']:.0f}; saematch / sparsify = "
-              f"{result['ratio_saematch_over_sparsify']:.2f}x")
+        if not args.skip_sparsify:
+            result["seconds"] = times
+            result["tokens_per_s"] = {k: tokens / statistics.median(v) for k, v in times.items()}
+            result["ratio_saematch_over_sparsify"] = (result["tokens_per_s"]["saematch"] /
+                                                      result["tokens_per_s"]["sparsify"])
+            print(f"median tokens/s: saematch {result['tokens_per_s']['saematch']:.0f}, sparsify "
+                  f"{result['tokens_per_s']['sparsify']:.0f}; saematch / sparsify = "
+                  f"{result['ratio_saematch_over_sparsify']:.2f}x")
         if args.distributed:
             result["distributed"] = run_distributed(rows, args, work)
             d = result["distributed"]
-            print(f"saematch CLI, 1 thread per process: 1 process {d['seconds']['1 process']:.1f} s, 2 processes "
-                  f"(gloo, --distribute-seeds) {d['seconds']['2 processes']:.1f} s: speed-up {d['speedup']:.2f}, "
-                  f"efficiency {d['efficiency']:.0%} (model load and start-up included)")
+            one = d["seconds"]["1 process"]
+            print(f"saematch CLI, 1 thread per process, gloo, model load and start-up included: 1 process {one:.1f} s "
+                  f"({tokens / one:.0f} tokens/s)")
+            for mode in args.modes:
+                t = d["seconds"][f"2 processes, {mode}"]
+                print(f"  2 processes, {FLAGS[mode]}: {t:.1f} s ({tokens / t:.0f} tokens/s), speed-up "
+                      f"{d['speedup'][mode]:.2f}, efficiency {d['efficiency'][mode]:.0%}")
     result["config"] = vars(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

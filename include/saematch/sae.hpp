@@ -1,9 +1,11 @@
 // The SAE architectures (LibTorch): TopK, BatchTopK, ReLU-L1, Gated and
-// JumpReLU, each with its loss and hand-written gradients, and the registry
-// that picks one by name. Their torch-free config is sae/config.hpp.
+// JumpReLU, each with its loss and hand-written gradients, the registry
+// that picks one by name, and the exchange of data-parallel steps
+// (batch_share.hpp). Their torch-free config is sae/config.hpp.
 #pragma once
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/batch_topk.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/execution_path.hpp"

@@ -69,6 +69,10 @@ def add_parser(sub) -> None:
                    help="under torchrun: each process trains its share of the seeds")
     t.add_argument("--distribute-hookpoints", "--distribute_modules", dest="distribute", action="store_const",
                    const="hookpoints", help="under torchrun: each process trains its share of the hook points")
+    t.add_argument("--data-parallel", "--distribute-batches", dest="distribute", action="store_const", const="data",
+                   help="under torchrun: every process trains every SAE on its share of each batch's tokens, "
+                        "gradients summed across processes (the default under torchrun without a --distribute-* "
+                        "flag, as in sparsify)")
     t.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -91,6 +95,8 @@ def run(args, bad_input) -> int:
                        device=args.device, save_dir=args.save_dir,
                        progress=not args.quiet, save_every=args.save_every, resume=args.resume,
                        optimizer=args.optimizer, lr_warmup_steps=args.lr_warmup_steps)
+        if args.distribute is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            args.distribute = "data"  # under torchrun: processes would otherwise each train the whole run
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             if args.distribute is not None:

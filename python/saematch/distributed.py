@@ -8,6 +8,15 @@ per batch in all.
 ``mode="seeds"``: process r trains seeds r, r + N, ... at every hook point.
 ``mode="hookpoints"``: process r trains every seed of hook points r, r + N,
 ... (sparsify's ``--distribute_modules``).
+``mode="data"`` (data parallel; ``saematch train --data-parallel``, and what
+``saematch train`` does under torchrun without a ``--distribute-*`` flag, as
+sparsify does): every process trains every SAE on its share of every
+batch's tokens (process r the r-th contiguous share, ``share_bounds``); the
+trainers exchange every batch-wide quantity (the batch's mean and variance,
+gradients, firing counts, BatchTopK's selection) through torch.distributed
+(``TorchRanks``, called from the C++ trainer; include/saematch/sae/batch_share.hpp),
+so the SAEs are those of one process stepping on whole batches, to float
+rounding (sums split differently): 1e-6 in the tests.
 
 The model calls of a run (saematch.online.TokenPlan) are dealt out in turn:
 of each N consecutive calls, process r makes call r; the activations of all
@@ -17,7 +26,9 @@ as one process computes it. So the SAEs are bitwise those of a
 single-process run on the CPU, with the same number of threads per process
 (the trainer's and the model's reductions follow the thread count).
 
-Checkpoints: with ``hookpoints`` each hook point has one owner, which
+Checkpoints: with ``data`` every process holds the same SAEs and process 0
+writes them, as a single process does; all resume from them. With
+``hookpoints`` each hook point has one owner, which
 writes ``<save_dir>/<hook point>/`` as a single process does. With
 ``seeds`` each process keeps its own trainer state under
 ``<save_dir>/.ranks/seeds-of-<N>/rank<r>/<hook point>/`` and publishes its
@@ -32,7 +43,7 @@ import os
 import shutil
 from pathlib import Path
 
-MODES = ("seeds", "hookpoints")
+MODES = ("seeds", "hookpoints", "data")
 
 
 def _process_group(device: str):
@@ -50,6 +61,8 @@ def ownership(hookpoints, seeds, mode: str, rank: int, world: int) -> list:
     """The (hook point, seeds) pairs process ``rank`` of ``world`` trains."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "data":
+        return [(h, list(seeds)) for h in hookpoints]
     if mode == "seeds":
         if len(seeds) < world:
             raise ValueError(f"--distribute-seeds over {world} processes needs at least {world} seeds, got "
@@ -59,6 +72,36 @@ def ownership(hookpoints, seeds, mode: str, rank: int, world: int) -> list:
         raise ValueError(f"--distribute-hookpoints over {world} processes needs at least {world} hook points, got "
                          f"{len(hookpoints)}; give more hook points or use fewer processes")
     return [(h, list(seeds)) for h in hookpoints[rank::world]]
+
+
+def share_bounds(rows: int, rank: int, world: int) -> tuple[int, int]:
+    """The rows [begin, end) of a batch of ``rows`` that process ``rank`` of
+    ``world`` trains on in data-parallel mode: contiguous, in rank order,
+    sizes differing by at most one (a batch shorter than ``world`` leaves
+    some processes none)."""
+    return rows * rank // world, rows * (rank + 1) // world
+
+
+class TorchRanks:
+    """The C++ trainer's exchanges with the other processes of a
+    data-parallel run (``Trainer.set_ranks``), over torch.distributed; the
+    trainer calls ``sum`` and ``gather`` from its step."""
+
+    def __init__(self, dist):
+        self.dist = dist
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+
+    def sum(self, tensors) -> None:
+        for t in tensors:
+            self.dist.all_reduce(t)
+
+    def gather(self, t):
+        import torch
+
+        t = t.contiguous()
+        every = [torch.empty_like(t) for _ in range(self.world)]
+        self.dist.all_gather(every, t)
+        return torch.stack(every)
 
 
 class Exchange:
@@ -107,15 +150,32 @@ class Exchange:
             for j in range(len(group)):
                 yield dict(zip(names, every[j][: counts[j]].split([widths[n] for n in names], 1)))
 
+    def attach(self, trainer) -> None:
+        """Makes a trainer one of the data-parallel processes' (mode data)."""
+        if self.mode == "data":
+            trainer.set_ranks(TorchRanks(self.dist))
+
+    def share(self, x):
+        """This process's rows of a step's batch (mode data), else the batch."""
+        if self.mode != "data":
+            return x
+        begin, end = share_bounds(x.shape[0], self.rank, self.world)
+        return x[begin:end]
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes its checkpoints (in mode data, process 0 writes the one copy)."""
+        return self.mode != "data" or self.rank == 0
+
     def checkpoint_dir(self, base: Path, hook: str) -> Path:
-        if self.mode == "hookpoints":
+        if self.mode in ("hookpoints", "data"):
             return base / hook
         return base / ".ranks" / f"seeds-of-{self.world}" / f"rank{self.rank}" / hook
 
     def publish(self, base: Path, hook: str, private: Path, seeds) -> None:
         """Copies this process's seed folders into the run's hook folder,
         each replaced whole (a reader sees the old folder or the new one)."""
-        if self.mode == "hookpoints":
+        if self.mode in ("hookpoints", "data"):
             return
         for s in seeds:
             dst = base / hook / f"seed_{s}"
@@ -149,4 +209,4 @@ def train(config, model, hookpoints, dataset, *, mode: str = "seeds", seeds=(0,)
     return out
 
 
-__all__ = ["train", "ownership", "MODES"]
+__all__ = ["train", "ownership", "share_bounds", "TorchRanks", "MODES"]

@@ -312,7 +312,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
 
     ``owned`` and ``exchange`` are for saematch.distributed: the (hook
     point, seeds) pairs this process trains, and the object that shares the
-    model calls among processes and places their checkpoints.
+    model calls among processes, hands each its share of a batch (data
+    parallel) and places their checkpoints.
     """
     from saematch import tracking, training
 
@@ -365,6 +366,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
     for h, hook_seeds in owned:
         trainers[h] = training._make_trainer(configs[h], hook_seeds, batch_size, lr, lr_warmup_steps,
                                              dead_after_tokens, device, optimizer, bf16, planned)
+        if exchange is not None:
+            exchange.attach(trainers[h])
     base = Path(save_dir) if save_dir is not None else None
     scales = {h: None for h in hookpoints}
     if resume:
@@ -395,6 +398,8 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
         return base / h if exchange is None else exchange.checkpoint_dir(base, h)
 
     def save():
+        if exchange is not None and not exchange.writes:
+            return
         for h, t in trainers.items():
             t.save_checkpoint(str(folder(h)))
             _annotate(folder(h), dict(owned)[h], {**record, "hookpoint": h, "activation_scale": scales[h] or 1.0})
@@ -431,7 +436,7 @@ def train_online(config, model, hookpoints, dataset, *, tokenizer=None, seeds=(0
                                              "normalize_activations")
                         scales[h] = float(1.0 / np.sqrt(mean_square))
                     x = x * scales[h]
-                stats = t.step(x)
+                stats = t.step(x if exchange is None else exchange.share(x))
                 if h in trackers:
                     trackers[h].after_step(t)
                 if stats[0]["skipped"]:

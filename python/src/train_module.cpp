@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -87,6 +88,40 @@ train::TrainOptions train_options(std::vector<std::uint64_t> seeds, std::int64_t
     return o;
 }
 
+// Data-parallel exchanges (sae/batch_share.hpp) made by a Python object
+// with `rank`, `world`, `sum(list of tensors)` (in place) and
+// `gather(tensor) -> tensor` (saematch.distributed, over torch.distributed).
+// The trainer calls them from step(), which runs with the GIL released, so
+// each call takes it back.
+class PythonRanks final : public sae::Ranks {
+public:
+    explicit PythonRanks(py::object impl)
+        : impl_(std::move(impl)), rank_(impl_.attr("rank").cast<std::int64_t>()),
+          world_(impl_.attr("world").cast<std::int64_t>()) {
+        if (world_ < 1 || rank_ < 0 || rank_ >= world_)
+            throw std::invalid_argument("ranks: rank " + std::to_string(rank_) + " of world " +
+                                        std::to_string(world_) + " is not a process of it");
+    }
+    ~PythonRanks() override {
+        py::gil_scoped_acquire gil;
+        impl_ = py::object();
+    }
+    std::int64_t rank() const override { return rank_; }
+    std::int64_t world() const override { return world_; }
+    void sum(std::vector<at::Tensor>& tensors) override {
+        py::gil_scoped_acquire gil;
+        impl_.attr("sum")(py::cast(tensors));  // torch tensors sharing the trainer's memory
+    }
+    at::Tensor gather(const at::Tensor& t) override {
+        py::gil_scoped_acquire gil;
+        return impl_.attr("gather")(t).cast<at::Tensor>();
+    }
+
+private:
+    py::object impl_;
+    std::int64_t rank_, world_;
+};
+
 // The trainer class of one architecture, named Trainer_<architecture>;
 // Python makes them through the Trainer factory below.
 template <class Sae>
@@ -132,6 +167,14 @@ void bind_trainer(py::module_& m) {
             py::arg("rows"), py::arg("goal"),
             "(start, count) of the next batch of a data set of `rows` rows, moving the data position past it; "
             "None once the trainer has used `goal` tokens (Trainer::next_slice).")
+        .def(
+            "set_ranks",
+            [](Trainer& t, const py::object& ranks) {
+                t.set_ranks(ranks.is_none() ? nullptr : std::make_shared<PythonRanks>(ranks));
+            },
+            py::arg("ranks"),
+            "Data-parallel training: each step's batch is this process's share, and `ranks` (rank, world, "
+            "sum(tensors), gather(tensor)) exchanges with the other processes; None: one process again.")
         .def_property(
             "data_row", [](const Trainer& t) { return t.state().data_row; }, &Trainer::set_data_row)
         .def("history",

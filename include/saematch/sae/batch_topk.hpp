@@ -11,12 +11,14 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/topk.hpp"
 
 namespace saematch::sae {
@@ -40,6 +42,8 @@ inline TopKCodes codes_from_mask(const at::Tensor& acts, const at::Tensor& selec
 
 struct BatchTopKSae {
     static constexpr Architecture architecture = Architecture::batchtopk;  // its entry in sae/registry.hpp
+    // The loss is over the whole batch's variance; the selection gathers across processes.
+    static constexpr ShareRule share_rule = ShareRule::add;
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec;
     at::Tensor threshold;  // (1): the inference threshold; not trained by gradient; < 0 until the first batch
@@ -65,13 +69,60 @@ struct BatchTopKSae {
         return at::relu(at::addmm(b_enc, x - b_dec, W_enc.t()));
     }
 
-    // The batch selection: the k · tokens largest entries of `pre` (positive ones only).
-    TopKCodes select_batch(const at::Tensor& pre) const {
-        const std::int64_t keep = std::min<std::int64_t>(config.k * pre.size(0), pre.numel());
+    // The batch selection: the k · tokens largest entries of the whole
+    // batch's `pre` (positive ones only); of the entries equal to the
+    // smallest one kept, those earliest in the batch (by token, then latent).
+    // `share`: `pre` is this process's rows of a batch split across
+    // processes (sae/batch_share.hpp); every process then gets its part of
+    // the one selection of the whole batch. `smallest` is the smallest
+    // selected value (0 when none is positive), for the threshold.
+    struct BatchSelection {
+        TopKCodes codes;
+        at::Tensor smallest;  // (scalar)
+    };
+    BatchSelection selection(const at::Tensor& pre, const BatchShare& share = {}) const {
+        const std::int64_t tokens = share.ranks ? share.batch_tokens : pre.size(0);
+        const std::int64_t keep = std::min<std::int64_t>(config.k, pre.size(1)) * tokens;
         const auto flat = pre.reshape({-1});
-        const auto top = std::get<1>(at::topk(flat, keep, 0, /*largest=*/true, /*sorted=*/false));
-        auto mask = at::zeros_like(flat, at::kBool).index_fill_(0, top, true).view_as(pre);
-        return codes_from_mask(pre, mask & (pre > 0));
+        // The whole batch's `keep` largest: each process's own `keep` largest
+        // hold them (padded with -1, below every ReLU'd value, to one size).
+        auto top = std::get<0>(at::topk(flat, std::min(keep, flat.numel()), 0, /*largest=*/true, /*sorted=*/false));
+        if (share.ranks) {
+            top = at::constant_pad_nd(top, {0, keep - top.numel()}, -1.0);
+            top = std::get<0>(at::topk(share.ranks->gather(top).reshape({-1}), keep, 0, true, false));
+        }
+        const auto last = top.min();  // the keep-th largest
+        // Every positive value lies among `top` when fewer than `keep` are.
+        const auto smallest = at::where(top > 0, top, std::numeric_limits<float>::infinity()).min();
+        const auto above = pre > last, at_last = pre == last;
+        auto counts = at::stack({above.sum(), at_last.sum()});
+        counts = share.ranks ? share.ranks->gather(counts) : counts.unsqueeze(0);  // (world, 2)
+        // One read-back: the keep-th value and every process's counts.
+        const auto host = at::cat({last.to(at::kDouble).reshape({1}), counts.to(at::kDouble).reshape({-1})}).cpu();
+        const double* h = host.data_ptr<double>();
+        at::Tensor selected;
+        if (!(h[0] > 0.0)) {
+            selected = pre > 0;  // fewer than `keep` positive values: all of them
+        } else {
+            const std::int64_t rank = share.ranks ? share.ranks->rank() : 0, world = counts.size(0);
+            std::int64_t wanted = keep, before = 0;  // of the entries equal to `last`: how many, and on earlier ranks
+            for (std::int64_t r = 0; r < world; ++r) {
+                wanted -= static_cast<std::int64_t>(h[1 + 2 * r]);
+                if (r < rank) before += static_cast<std::int64_t>(h[2 + 2 * r]);
+            }
+            const auto mine = static_cast<std::int64_t>(h[2 + 2 * rank]);
+            const std::int64_t take = std::clamp<std::int64_t>(wanted - before, 0, mine);
+            if (take == mine)
+                selected = above | at_last;
+            else if (take == 0)
+                selected = above;
+            else
+                selected = above | (at_last & (at::cumsum(at_last.reshape({-1}), 0) <= take).view_as(at_last));
+        }
+        return {codes_from_mask(pre, selected), at::where(at::isinf(smallest), at::zeros_like(smallest), smallest)};
+    }
+    TopKCodes select_batch(const at::Tensor& pre, const BatchShare& share = {}) const {
+        return selection(pre, share).codes;
     }
 
     // Inference: every latent above the threshold (none before training).
@@ -85,16 +136,14 @@ struct BatchTopKSae {
     }
     at::Tensor forward(const at::Tensor& x) const { return decode(encode(x)); }
 
+    // `share`: this process's rows of a batch split across processes (sae/batch_share.hpp).
     StepResult gradients_from_pre(const at::Tensor& x, const at::Tensor& pre, const at::Tensor& variance,
-                                  std::vector<at::Tensor> out = {}) const {
-        const auto codes = select_batch(pre);
+                                  std::vector<at::Tensor> out = {}, const BatchShare& share = {}) const {
+        auto [codes, smallest] = selection(pre, share);
         if (out.size() > 4) out.resize(4);  // the threshold has no gradient buffer
         StepResult r = sparse_topk_gradients(W_enc, W_dec, b_dec, x, codes, variance, std::move(out));
         r.grads.push_back(at::Tensor());  // the threshold is not trained by gradient
-        // The smallest selected positive value (0 when none is): computed in
-        // place of a masked_select, whose size the host would have to wait for.
-        const auto smallest = at::where(codes.values > 0, codes.values, std::numeric_limits<float>::infinity()).min();
-        r.statistic = at::where(at::isinf(smallest), at::zeros_like(smallest), smallest);
+        r.statistic = smallest;
         return r;
     }
     StepResult step_gradients(const at::Tensor& x, const at::Tensor& variance) const {

@@ -23,11 +23,13 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 
 namespace saematch::sae {
 
 struct GatedSae {
     static constexpr Architecture architecture = Architecture::gated;  // its entry in sae/registry.hpp
+    static constexpr ShareRule share_rule = ShareRule::weight_by_tokens;  // means over tokens
     SaeConfig config;
     at::Tensor W_enc, b_gate, r_mag, b_mag, W_dec, b_dec;  // (n, d), (n), (n), (n), (n, d), (d)
 

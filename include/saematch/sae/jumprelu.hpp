@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 
 namespace saematch::sae {
 
 struct JumpReluSae {
     static constexpr Architecture architecture = Architecture::jumprelu;  // its entry in sae/registry.hpp
+    static constexpr ShareRule share_rule = ShareRule::weight_by_tokens;  // means over tokens
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec, log_threshold;  // ..., (n)
 

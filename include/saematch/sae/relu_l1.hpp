@@ -20,12 +20,14 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/config.hpp"
 
 namespace saematch::sae {
 
 struct ReluSae {
     static constexpr Architecture architecture = Architecture::relu;  // its entry in sae/registry.hpp
+    static constexpr ShareRule share_rule = ShareRule::weight_by_tokens;  // means over tokens
     SaeConfig config;
     at::Tensor W_enc, b_enc, W_dec, b_dec;  // (n, d), (n), (n, d), (d)
 

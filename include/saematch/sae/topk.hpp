@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/sparse_rows.hpp"
 
@@ -123,6 +124,8 @@ inline StepResult sparse_topk_gradients(const at::Tensor& W_enc, const at::Tenso
 
 struct TopKSae {
     static constexpr Architecture architecture = Architecture::topk;  // its entry in sae/registry.hpp
+    // Every loss term is over the whole batch's variance (AuxK's too); its selections are per token.
+    static constexpr ShareRule share_rule = ShareRule::add;
     SaeConfig config;
     at::Tensor W_enc;  // (n, d)
     at::Tensor b_enc;  // (n)

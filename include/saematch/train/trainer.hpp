@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,7 @@
 
 #include "saematch/detail/threads.hpp"
 #include "saematch/sae/architecture.hpp"
+#include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/topk.hpp"
 #include "saematch/train/defaults.hpp"
@@ -147,6 +149,29 @@ public:
         data_row_ = row;
     }
 
+    // Data-parallel training (sae/batch_share.hpp): from now on each step's
+    // batch is this process's share of the batch's rows, and `ranks` sums
+    // and gathers across the processes, which hold equal trainers and call
+    // step() together. Every batch-wide quantity is reduced before it is
+    // used (the batch's mean and variance, so the first-batch b_dec, the
+    // constant-batch skip and the finiteness checks, which all processes
+    // then take together; the gradients; the firing counts behind dead
+    // latents and AuxK; BatchTopK's selection; the reported statistics), so
+    // the weights are those of one process stepping on the whole batch, up
+    // to the order of float additions. An architecture without a
+    // ShareRule is refused. nullptr: back to single-process steps.
+    void set_ranks(std::shared_ptr<sae::Ranks> ranks) {
+        if constexpr (!sae::DataParallelSae<Sae>) {
+            if (ranks)
+                throw std::invalid_argument(
+                    std::string("the ") + sae::architecture_name(config_.architecture) +
+                    " architecture cannot train data-parallel: its step has batch-wide quantities that are not "
+                    "reduced across processes (it declares no ShareRule); train it in one process, or with "
+                    "--distribute-seeds / --distribute-hookpoints");
+        }
+        ranks_ = std::move(ranks);
+    }
+
     void restore(const TrainerState& s, std::vector<std::vector<StepStats>> history) {
         if (s.parameters.size() != stacked_.size())
             throw std::invalid_argument("checkpoint holds " + std::to_string(s.parameters.size()) +
@@ -183,12 +208,14 @@ public:
         const saematch::detail::OmpThreadCap cap(step_threads(batch.dim() > 0 ? batch.size(0) : 0));
         check_batch_shape(batch);
         const at::Tensor x = upload(batch);
-        const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
-        const auto variance = sae::total_variance(x);
+        const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in;
         const bool first = optimizer_.steps() == 0;
+        const BatchWide whole = batch_wide(x, first);
+        const at::Tensor& variance = whole.variance;
+        const std::int64_t tokens = whole.tokens;  // the whole batch's, across processes
         // b_dec starts at the first trained batch's mean (undone below if the batch is not trained on).
         const at::Tensor b_dec_before = first ? stacked_[b_dec_].clone() : at::Tensor();
-        if (first) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
+        if (first) stacked_[b_dec_].copy_(whole.mean.expand({seeds, d}));
 
         at::Tensor pre_all;  // (seeds, tokens, n): each seed's block contiguous, as topk wants it
         if constexpr (SharedEncoderGemm<Sae>) pre_all = shared_pre_activations(x);
@@ -199,20 +226,25 @@ public:
             std::vector<at::Tensor> slots;
             for (const auto& g : grad_buffers_) slots.push_back(g[s]);
             const sae::DeadLatents dead{dead_before[s], dead_counts_[static_cast<std::size_t>(s)]};
-            if constexpr (requires { one.gradients_from_pre(x, x, x, slots, dead); })
+            const sae::BatchShare share{ranks_.get(), tokens};
+            if constexpr (requires { one.gradients_from_pre(x, x, x, slots, share); })
+                results.push_back(one.gradients_from_pre(x, pre_all[s], variance, slots, share));
+            else if constexpr (requires { one.gradients_from_pre(x, x, x, slots, dead); })
                 results.push_back(one.gradients_from_pre(x, pre_all[s], variance, slots, dead));
             else if constexpr (SharedEncoderGemm<Sae>)
                 results.push_back(one.gradients_from_pre(x, pre_all[s], variance, slots));
             else
                 results.push_back(one.step_gradients(x, variance));
         }
+        if constexpr (sae::DataParallelSae<Sae>)
+            if (ranks_) add_up_shares(results, x.size(0), tokens);
         std::vector<at::Tensor> fired;
         for (const auto& r : results) fired.push_back(r.fired);
         const auto fired_all = at::stack(fired);  // (seeds, n)
         const auto since_fired = at::where(fired_all > 0, at::zeros_like(tokens_since_fired_), tokens_since_fired_ + tokens);
         const auto dead_after = since_fired >= options_.dead_after_tokens;
 
-        const StepReadout read = read_back(x, variance, results, dead_after);
+        const StepReadout read = read_back(whole.sum, variance, results, dead_after);
         if (!std::isfinite(read.batch_sum) || !std::isfinite(read.variance)) {
             if (first) stacked_[b_dec_].copy_(b_dec_before);
             if (!std::isfinite(read.batch_sum)) throw_non_finite_batch(x);
@@ -380,7 +412,79 @@ private:
             throw std::invalid_argument("a batch must be (tokens, " + std::to_string(config_.d_in) + "), got " +
                                         std::to_string(x.dim()) + "-D with last size " +
                                         std::to_string(x.dim() ? x.size(-1) : 0));
-        if (x.size(0) < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
+        // A process's share of a batch may be shorter (batch_wide() checks the whole).
+        if (x.size(0) < 2 && !ranks_) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
+    }
+
+    // What the step needs of the whole batch: the sum of its values (for
+    // the finiteness check), its mean (on the first step, for b_dec), its
+    // total variance (the FVU's denominator) and its tokens. Across
+    // processes the mean is the summed rows over the summed count (in
+    // double) and the variance the summed squared deviations from it.
+    struct BatchWide {
+        at::Tensor sum, mean, variance;
+        std::int64_t tokens = 0;
+    };
+    BatchWide batch_wide(const at::Tensor& x, bool first) const {
+        if (!ranks_) return {x.sum(), first ? x.mean(0) : at::Tensor(), sae::total_variance(x), x.size(0)};
+        std::vector<at::Tensor> sums{
+            at::cat({x.sum(0, /*keepdim=*/false, at::kDouble), at::full({1}, static_cast<double>(x.size(0)),
+                                                                         x.options().dtype(at::kDouble))})};
+        ranks_->sum(sums);
+        const auto tokens = static_cast<std::int64_t>(sums[0][config_.d_in].item<double>());
+        if (tokens < 2) throw std::invalid_argument("a batch needs at least 2 tokens for its variance");
+        const auto row_sum = sums[0].narrow(0, 0, config_.d_in);
+        const auto mean = (row_sum / static_cast<double>(tokens)).to(at::kFloat);
+        std::vector<at::Tensor> deviations{(x - mean).pow(2).sum().reshape({1})};
+        ranks_->sum(deviations);
+        return {row_sum.sum(), mean, deviations[0].reshape({}), tokens};
+    }
+
+    // Data-parallel: turns this process's results into the whole batch's
+    // (gradients, losses, FVUs, firing counts and L0 summed over the
+    // processes, after weighting by the share of tokens where the
+    // architecture's loss is a mean over them), each gradient summed in its
+    // stacked buffer so that one exchange serves all seeds.
+    void add_up_shares(std::vector<sae::StepResult>& results, std::int64_t share_tokens, std::int64_t tokens) {
+        const double weight = Sae::share_rule == sae::ShareRule::weight_by_tokens
+                                  ? static_cast<double>(share_tokens) / static_cast<double>(tokens)
+                                  : 1.0;
+        std::vector<at::Tensor> sums;
+        for (std::size_t p = 0; p < grad_buffers_.size(); ++p) {
+            if (!results.front().grads[p].defined()) continue;  // a buffer without gradient
+            for (std::size_t s = 0; s < results.size(); ++s) {
+                auto& g = results[s].grads[p];
+                auto slot = grad_buffers_[p][static_cast<std::int64_t>(s)];
+                if (weight == 0.0) {
+                    slot.zero_();  // an empty share adds nothing (its mean over no tokens is NaN)
+                } else {
+                    if (!g.is_same(slot)) slot.copy_(g);
+                    if (weight != 1.0) slot.mul_(weight);
+                }
+                g = slot;
+            }
+            sums.push_back(grad_buffers_[p]);
+        }
+        std::vector<at::Tensor> numbers, fired;
+        for (const auto& r : results) {
+            numbers.push_back(r.fvu.to(at::kDouble).reshape({1}));
+            numbers.push_back(weight == 0.0 ? at::zeros({1}, r.loss.options().dtype(at::kDouble))
+                                            : r.loss.to(at::kDouble).reshape({1}) * weight);
+            fired.push_back(r.fired);
+        }
+        sums.push_back(at::cat(numbers));
+        sums.push_back(at::stack(fired));
+        ranks_->sum(sums);
+        const auto& summed = sums[sums.size() - 2];
+        const auto& counts = sums.back();
+        for (std::size_t s = 0; s < results.size(); ++s) {
+            const auto i = static_cast<std::int64_t>(s);
+            results[s].fvu = summed[2 * i];
+            results[s].loss = summed[2 * i + 1];
+            results[s].fired = counts[i];
+            // L0: active latents per token, the counts' total over the whole batch's tokens.
+            results[s].l0 = counts[i].sum().to(at::kDouble) / static_cast<double>(tokens);
+        }
     }
 
     // The batch as contiguous float32 on the training device. A CPU batch
@@ -425,12 +529,13 @@ private:
         std::vector<std::int64_t> dead;  // per seed, after this step
     };
 
-    StepReadout read_back(const at::Tensor& x, const at::Tensor& variance, const std::vector<sae::StepResult>& results,
-                          const at::Tensor& dead_after) const {
+    // `batch_sum`: the sum of the batch's values, which says whether all of
+    // them are finite (a NaN or inf makes the sum so; a finite sum can only
+    // be wrong the other way, by overflow).
+    StepReadout read_back(const at::Tensor& batch_sum, const at::Tensor& variance,
+                          const std::vector<sae::StepResult>& results, const at::Tensor& dead_after) const {
         const auto f64 = [](const at::Tensor& t) { return t.to(at::kDouble).reshape({-1}); };
-        // One reduction says whether all of x is finite (a NaN or inf makes
-        // the sum so; a finite sum can only be wrong the other way, by overflow).
-        std::vector<at::Tensor> parts{f64(x.sum()), f64(variance)};
+        std::vector<at::Tensor> parts{f64(batch_sum), f64(variance)};
         for (const auto& r : results) parts.insert(parts.end(), {f64(r.fvu), f64(r.loss), f64(r.l0)});
         parts.push_back(f64(dead_after.sum(1)));
         const auto host = at::cat(parts).cpu();
@@ -450,8 +555,12 @@ private:
 
     [[noreturn]] void throw_non_finite_batch(const at::Tensor& x) const {
         const auto bad = at::nonzero(~at::isfinite(x));
+        if (bad.size(0) == 0 && ranks_)
+            throw std::invalid_argument("another process's share of the batch has a non-finite value (that "
+                                        "process's error names it); this process's share is finite");
         if (bad.size(0) == 0) throw_variance_overflow(x);  // the sum overflowed, every value is finite
-        throw std::invalid_argument("batch has a non-finite value at token " +
+        throw std::invalid_argument(std::string(ranks_ ? "this process's share of the " : "") +
+                                    "batch has a non-finite value at token " +
                                     std::to_string(bad[0][0].item<std::int64_t>()) + ", dimension " +
                                     std::to_string(bad[0][1].item<std::int64_t>()));
     }
@@ -502,6 +611,7 @@ private:
     std::vector<std::vector<StepStats>> history_;
     Optimizer optimizer_;
     std::int64_t step_ = 0, tokens_ = 0, data_row_ = 0;
+    std::shared_ptr<sae::Ranks> ranks_;  // data-parallel: the other processes (none: one process)
 };
 
 using TopKTrainer = Trainer<sae::TopKSae>;

@@ -1,0 +1,179 @@
+"""Data-parallel training (saematch.distributed mode "data") under torchrun
+with 2 processes on gloo: each process steps on its share of every batch
+and the C++ trainer exchanges the batch-wide quantities through
+torch.distributed, so the SAEs equal those of one process on whole batches
+to 1e-6 (float sums split differently), for every architecture, through a
+constant batch, shares of odd batches and a rank killed mid-run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs torch")
+transformers = pytest.importorskip("transformers", reason="online training needs transformers")
+dist = pytest.importorskip("torch.distributed", reason="needs torch.distributed")
+if not dist.is_available() or not dist.is_gloo_available():
+    pytest.skip("this torch has no gloo backend", allow_module_level=True)
+
+import saematch as sm  # noqa: E402
+
+from tiny_bert import WORDS, tiny_bert  # noqa: E402
+
+WORKER = Path(__file__).with_name("_data_parallel_worker.py")
+TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A tiny BERT saved as a model folder, and a jsonl dataset."""
+    folder = tmp_path_factory.mktemp("data-parallel")
+    model, tokenizer = tiny_bert(folder)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    rng = np.random.default_rng(1)
+    with (folder / "data.jsonl").open("w") as f:
+        for _ in range(200):
+            f.write(json.dumps({"text": " ".join(rng.choice(WORDS, size=rng.integers(3, 20)))}) + "\n")
+    return folder
+
+
+def _env():
+    # The saematch this test imported, for the children; one thread each, as torchrun gives its workers.
+    root = Path(sm.__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "OMP_NUM_THREADS": "1"}
+
+
+def _torchrun(*args):
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+
+
+def _run(cmd):
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def _max_difference(got, want) -> float:
+    assert set(got) == set(want)
+    worst = 0.0
+    for h in want:
+        assert [s.seed for s in got[h]] == [s.seed for s in want[h]]
+        for a, b in zip(got[h], want[h]):
+            assert set(a.parameters) == set(b.parameters)
+            for name in b.parameters:
+                worst = max(worst, float((a.parameters[name] - b.parameters[name]).abs().max()))
+    return worst
+
+
+@pytest.fixture(scope="module")
+def worker_runs(inputs):
+    """The worker's online run alone and under torchrun (where it also checks the arrays path)."""
+    single, two = inputs / "single", inputs / "two"
+    for d in (single, two):
+        d.mkdir()
+    _run([sys.executable, str(WORKER), str(inputs), str(single)])
+    _run(_torchrun(str(WORKER), str(inputs), str(two)))
+    return single, two
+
+
+def test_every_architecture_trains_data_parallel_as_one_process(worker_runs):
+    single, two = worker_runs
+    want, got = sm.load(single / "run"), sm.load(two / "run")
+    architectures = {h: saes[0].config.architecture for h, saes in want.items()}
+    assert sorted(architectures.values()) == ["batchtopk", "gated", "jumprelu", "relu", "topk"]
+    assert _max_difference(got, want) <= TOLERANCE
+    # The step statistics are the whole batch's on both processes, and the firing counts those of one process.
+    reference = json.loads((single / "summary.json").read_text())
+    for r in range(2):
+        summary = json.loads((two / f"summary{r}.json").read_text())
+        for h, per_seed in reference.items():
+            for a, b in zip(summary[h], per_seed):
+                assert a["firing_counts"] == b["firing_counts"], (h, r)
+                assert a["history"]["l0"] == b["history"]["l0"], (h, r)
+                assert a["history"]["dead_fraction"] == b["history"]["dead_fraction"], (h, r)
+                np.testing.assert_allclose(a["history"]["fvu"], b["history"]["fvu"], rtol=1e-5)
+    # The SAEs trained, and TopK's AuxK had dead latents to work on.
+    for h, per_seed in reference.items():
+        assert per_seed[0]["history"]["fvu"][-1] < per_seed[0]["history"]["fvu"][0], h
+    topk = next(h for h, a in architectures.items() if a == "topk")
+    assert max(reference[topk][0]["history"]["dead_fraction"]) > 0
+    # One copy of the checkpoints, written by process 0: no per-rank folders.
+    assert not (two / "run" / ".ranks").exists()
+
+
+def test_the_trainers_exchanges_on_arrays(worker_runs):
+    """Each process's trainer on its share against a whole-batch trainer of
+    its own: through a constant batch (skipped by both processes), batches
+    of 7 and 2 rows (shares of 3 and 4, 1 and 1), and a NaN in process 1's
+    share, which stops both with the weights as they were."""
+    _, two = worker_runs
+    ranks = [json.loads((two / f"rank{r}.json").read_text()) for r in range(2)]
+    for arch in ("topk", "batchtopk", "relu"):
+        for r, report in enumerate(ranks):
+            got = report[arch]
+            assert got["max_difference"] <= TOLERANCE, (arch, r)
+            assert got["skipped"][1] == [True, True] and not any(any(s) for i, s in enumerate(got["skipped"]) if i != 1)
+            assert got["firing_equal"], (arch, r)
+            assert got["steps"] == 6 and got["tokens"] == 33 + 9 + 33 + 7 + 2 + 65
+            np.testing.assert_allclose(got["fvu"][0], got["fvu"][1], rtol=1e-5)
+        # Both processes hold the same weights, and both stopped at the NaN.
+        assert ranks[0][arch]["weights"] == ranks[1][arch]["weights"]
+        assert "this process's share of the batch has a non-finite value at token 4, dimension 4" in ranks[1][arch]["error"]
+        assert "another process's share of the batch has a non-finite value" in ranks[0][arch]["error"]
+
+
+def _cli_args(inputs, save_dir, *extra):
+    return ["train", str(inputs / "model"), str(inputs / "data.jsonl"), "--hookpoints", "encoder.layer.0",
+            "encoder.layer.1", "--seeds", "0", "1", "--expansion-factor", "2", "-k", "3", "--auxk-alpha", "0.03",
+            "--batch-size", "45", "--ctx-len", "16", "--forward-batch-size", "3", "--lr-warmup-steps", "3",
+            "--save-every", "2", "--quiet", "--save-dir", str(save_dir), *extra]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out.extend(int(t) for t in (task / "children").read_text().split())
+    return out
+
+
+def _step(folder: Path) -> int:
+    from saematch import _core
+
+    try:
+        return int(_core.safetensors_metadata(str(folder / "sae.safetensors")).get("step", "0"))
+    except Exception:  # noqa: BLE001 - not written yet, or being replaced
+        return 0
+
+
+def test_a_killed_rank_resumes_to_the_one_process_result(inputs):
+    """`saematch train` under torchrun without a --distribute-* flag trains
+    data-parallel; a rank killed mid-run, the run resumed from process 0's
+    checkpoint ends where one process ends."""
+    single, run = inputs / "cli-single", inputs / "cli-killed"
+    _run([sys.executable, "-m", "saematch.cli", *_cli_args(inputs, single)])
+    proc = subprocess.Popen(_torchrun("-m", "saematch.cli", *_cli_args(inputs, run)), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, killed = time.time() + 300, False
+    while proc.poll() is None and time.time() < deadline:
+        if _step(run / "encoder.layer.1" / "seed_1") >= 4:
+            workers = _children(proc.pid)
+            if workers:
+                os.kill(workers[-1], signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.01)
+    proc.wait(timeout=300)
+    err = proc.stderr.read()
+    assert killed and proc.returncode != 0, f"the run ended before a rank was killed: {err[-2000:]}"
+    total = _step(single / "encoder.layer.0" / "seed_0")
+    assert 4 <= _step(run / "encoder.layer.0" / "seed_0") < total  # killed midway
+    _run(_torchrun("-m", "saematch.cli", *_cli_args(inputs, run, "--data-parallel", "--resume")))
+    assert _step(run / "encoder.layer.0" / "seed_0") == total
+    assert _max_difference(sm.load(run), sm.load(single)) <= TOLERANCE
