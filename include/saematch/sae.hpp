@@ -3,6 +3,7 @@
 // that picks one by name. Their torch-free config is sae/config.hpp.
 #pragma once
 
+#include "saematch/sae/archetypal.hpp"
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/batch_topk.hpp"
 #include "saematch/sae/config.hpp"

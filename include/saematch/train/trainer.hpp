@@ -107,6 +107,16 @@ concept SharedEncoderGemm = requires(const S& s, const at::Tensor& x, std::vecto
     { s.gradients_from_pre(x, x, x, out) } -> std::same_as<sae::StepResult>;
 };
 
+// An architecture that takes part of its initialisation from the first
+// trained batch z (centred by its mean) beyond b_dec: shared_start once for
+// all seeds, then start_from_data per seed, on the trainer's views
+// (ArchetypalSae: its candidate points).
+template <class S>
+concept StartsFromData = requires(S s, const sae::SaeConfig& c, const at::Tensor& z, std::uint64_t seed) {
+    { S::shared_start(c, z) } -> std::same_as<at::Tensor>;
+    s.start_from_data(z, z, seed);
+};
+
 template <sae::TrainableSae Sae>
 class Trainer {
 public:
@@ -186,9 +196,27 @@ public:
         const std::int64_t seeds = this->seeds(), n = config_.num_latents, d = config_.d_in, tokens = x.size(0);
         const auto variance = sae::total_variance(x);
         const bool first = optimizer_.steps() == 0;
-        // b_dec starts at the first trained batch's mean (undone below if the batch is not trained on).
-        const at::Tensor b_dec_before = first ? stacked_[b_dec_].clone() : at::Tensor();
-        if (first) stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
+        // b_dec starts at the first trained batch's mean, and an architecture
+        // that takes more from the data (StartsFromData) takes it now; all of
+        // it is undone below if the batch is not trained on.
+        const std::vector<at::Tensor> before = first ? clones(stacked_) : std::vector<at::Tensor>{};
+        const auto undo_first = [&] {
+            for (std::size_t p = 0; p < before.size(); ++p) stacked_[p].copy_(before[p]);
+        };
+        if (first) {
+            stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
+            if constexpr (StartsFromData<Sae>) {
+                try {
+                    const auto z = x - x.mean(0);
+                    const auto shared = Sae::shared_start(config_, z);
+                    for (std::int64_t s = 0; s < seeds; ++s)
+                        sae(s).start_from_data(z, shared, options_.seeds[static_cast<std::size_t>(s)]);
+                } catch (...) {
+                    undo_first();
+                    throw;
+                }
+            }
+        }
 
         at::Tensor pre_all;  // (seeds, tokens, n): each seed's block contiguous, as topk wants it
         if constexpr (SharedEncoderGemm<Sae>) pre_all = shared_pre_activations(x);
@@ -214,19 +242,19 @@ public:
 
         const StepReadout read = read_back(x, variance, results, dead_after);
         if (!std::isfinite(read.batch_sum) || !std::isfinite(read.variance)) {
-            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            if (first) undo_first();
             if (!std::isfinite(read.batch_sum)) throw_non_finite_batch(x);
             throw_variance_overflow(x);
         }
         if (read.variance == 0.0) {
-            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            if (first) undo_first();
             return skip_constant_batch(tokens);
         }
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
         for (std::int64_t s = 0; s < seeds; ++s) {
             const auto i = static_cast<std::size_t>(s);
             if (!std::isfinite(read.loss[i])) {
-                if (first) stacked_[b_dec_].copy_(b_dec_before);
+                if (first) undo_first();
                 throw std::runtime_error("seed " + std::to_string(options_.seeds[i]) +
                                          ": the loss is not finite at step " + std::to_string(step_) +
                                          " (learning rate too high?); the weights are those before this step");
@@ -327,6 +355,12 @@ private:
         const int available = at::get_num_threads();  // also runs ATen's per-thread set-up first
         return saematch::detail::threads_for(tokens * seeds() * config_.num_latents * config_.d_in, available,
                                              kStepGrain);
+    }
+
+    static std::vector<at::Tensor> clones(const std::vector<at::Tensor>& tensors) {
+        std::vector<at::Tensor> out;
+        for (const auto& t : tensors) out.push_back(t.clone());
+        return out;
     }
 
     OptimizerOptions optimizer_options() const {
