@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "saematch/io/sae_folder.hpp"
@@ -299,4 +302,18 @@ TEST_CASE("an archetypal SAE's folder holds W_dec and its parts, and the config 
     CHECK(folder.parameter("archetypal.weights").shape == std::vector<std::int64_t>{24, 12});
     CHECK_THROWS_WITH(io::write_sae_folder(dir, train::to_folder(s, s.config, {}), io::Layout::saelens),
                       Catch::Contains("archetypal SAE is written in sparsify's layout only"));
+
+    // A cfg.json from before the archetypal fields reads with their defaults
+    // (here: then the points' shape no longer agrees, and the tensor is named).
+    nlohmann::json cfg;
+    std::ifstream(dir / "cfg.json") >> cfg;
+    for (const char* key : {"archetypal_points", "archetypal_delta", "archetypal_init"}) cfg["saematch"].erase(key);
+    std::ofstream(dir / "cfg.json") << cfg.dump();
+    CHECK_THROWS_WITH(io::read_sae_folder(dir), Catch::Contains("does not have the shape cfg.json gives") &&
+                                                    Catch::Contains("archetypal_points") && Catch::Contains("256"));
+    cfg["saematch"]["archetypal_points"] = 12;
+    std::ofstream(dir / "cfg.json") << cfg.dump();
+    const auto old = io::read_sae_folder(dir);
+    CHECK(old.config.archetypal_init == "kmeans");
+    CHECK(old.config.archetypal_delta == 1.0);
 }
