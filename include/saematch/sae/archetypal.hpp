@@ -8,9 +8,9 @@
 //
 // W and Λ are trained (dL/dW = dL/dW_dec Cᵀ, dL/dΛ = dL/dW_dec); after each
 // optimiser step W's rows are projected onto the simplex (the exact
-// Euclidean projection; Fel et al.'s code reparametrises instead, a
-// projection keeps W itself the quantity that is trained and saved), Λ's
-// rows are shrunk to norm δ, and W_dec is recomputed. W_dec is stored as
+// Euclidean projection: W itself is what is trained and saved, where a
+// reparametrisation through a ReLU and a row normalisation would keep a
+// second matrix), Λ's rows are shrunk to norm δ, and W_dec is recomputed. W_dec is stored as
 // the realised W C + Λ, so every reader of W_dec (compare, load, other
 // tools) needs nothing else; C, W and Λ are stored beside it, so a resumed
 // run continues exactly. Decoder rows are not normalised: their length is
@@ -23,8 +23,8 @@
 // m tokens. Two initialisations (SaeConfig::archetypal_init), the ablation
 // of Brzozowski & Chung (2026):
 //   kmeans  C = k-means centroids of the batch (k-means++ seeding from a
-//           fixed generator, then Lloyd), so
-//           every seed gets the same C; atom i starts at centroid i mod m.
+//           fixed generator, then Lloyd), so every seed gets the same C;
+//           atom i starts at centroid i mod m.
 //   random  C = m distinct tokens of the batch drawn with the SAE's seed;
 //           atom i starts at point i mod m.
 // Both start W one-hot and Λ = 0; only C differs. (A uniformly random

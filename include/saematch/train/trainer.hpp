@@ -28,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "saematch/detail/threads.hpp"
@@ -199,9 +200,15 @@ public:
         // b_dec starts at the first trained batch's mean, and an architecture
         // that takes more from the data (StartsFromData) takes it now; all of
         // it is undone below if the batch is not trained on.
-        const std::vector<at::Tensor> before = first ? clones(stacked_) : std::vector<at::Tensor>{};
+        // Only what the start changes is copied: a copy of every parameter of
+        // a large SAE would double its memory for this one step.
+        std::vector<std::pair<std::size_t, at::Tensor>> before;
+        if (first) {
+            for (std::size_t p = 0; p < stacked_.size(); ++p)
+                if (p == b_dec_ || StartsFromData<Sae>) before.emplace_back(p, stacked_[p].clone());
+        }
         const auto undo_first = [&] {
-            for (std::size_t p = 0; p < before.size(); ++p) stacked_[p].copy_(before[p]);
+            for (const auto& [p, t] : before) stacked_[p].copy_(t);
         };
         if (first) {
             stacked_[b_dec_].copy_(x.mean(0).expand({seeds, d}));
@@ -355,12 +362,6 @@ private:
         const int available = at::get_num_threads();  // also runs ATen's per-thread set-up first
         return saematch::detail::threads_for(tokens * seeds() * config_.num_latents * config_.d_in, available,
                                              kStepGrain);
-    }
-
-    static std::vector<at::Tensor> clones(const std::vector<at::Tensor>& tensors) {
-        std::vector<at::Tensor> out;
-        for (const auto& t : tensors) out.push_back(t.clone());
-        return out;
     }
 
     OptimizerOptions optimizer_options() const {
