@@ -15,8 +15,11 @@ once), trains four seeds with stabilization tracking, then measures:
   single SAE of the same size, both against two fresh seeds);
 - how agreement develops during training (the stabilization curve).
 
-(Gerasimov et al. 2026; Brzozowski & Chung 2026.) The Archetypal-SAE claim
-needs that architecture, which this study does not train.
+- whether Archetypal SAEs' stability vanishes under random initialisation: the
+  same setup with architecture="archetypal", k-means points (shared by every
+  seed) against random points (drawn per seed), four seeds each.
+
+(Gerasimov et al. 2026; Brzozowski & Chung 2026; Fel et al. 2025.)
 
 Writes ``<out>/results.json``, ``<out>/results.md`` (holds / does not hold
 here, per claim and dataset) and ``<out>/figures/*.png``; each dataset's
@@ -198,6 +201,79 @@ def run(setup: Setup, out: Path, figures: Path, quick: bool) -> dict:
     return result
 
 
+# The Archetypal-SAE ablation. Its points come from the first batch, so at
+# most batch_size of them: about two tokens per k-means centroid.
+ARCHETYPAL_INITS = ("kmeans", "random")
+# δ, the relaxation's bound, as a fraction of the data's mean centred token
+# norm: small, as in Fel et al., so atoms stay close to the hull.
+ARCHETYPAL_DELTA = 0.1
+
+
+def archetypal(setup: Setup, out: Path, quick: bool) -> dict:
+    """Per initialisation, four archetypal seeds on the setup's data and
+    schedule: their mean pairwise shared fraction (RULE, THRESHOLD) and FVU on
+    the evaluation tokens. Each initialisation is cached on its own in
+    ``<out>/runs/archetypal_<name>_<init>.json``."""
+    results, x = {}, None
+    for init in ARCHETYPAL_INITS:
+        cache = out / "runs" / f"archetypal_{setup.name}_{init}.json"
+        key = {"setup": json.loads(json.dumps(asdict(setup))), "init": init, "delta_fraction": ARCHETYPAL_DELTA,
+               "version": 2}  # 2: with the decoder rule's shared fractions
+        if cache.exists() and {k: json.loads(cache.read_text()).get(k) for k in key} == key:
+            log(f"archetypal {setup.name} {init}: cached")
+            results[init] = json.loads(cache.read_text())
+            continue
+        start = time.time()
+        if x is None:
+            x, _ = data_for(setup, out, quick)
+        centred_norm = float(np.linalg.norm(x - x.mean(0), axis=1).mean())
+        steps = setup.passes * -(-x.shape[0] // setup.batch_size)
+        cfg = sm.SAEConfig(d_in=x.shape[1], num_latents=setup.num_latents, k=setup.k, architecture="archetypal",
+                           archetypal_points=setup.batch_size // 2, archetypal_init=init,
+                           archetypal_delta=ARCHETYPAL_DELTA * centred_norm)
+        log(f"archetypal {setup.name} {init}: training {len(setup.seeds)} seeds, {steps} steps")
+        saes = sm.train(cfg, x, seeds=list(setup.seeds), tokens=setup.passes * x.shape[0],
+                        batch_size=setup.batch_size, lr=setup.lr, lr_warmup_steps=max(1, steps // 20), progress=False)
+        evaluation = x[-setup.eval_tokens:]
+        import torch
+
+        e = torch.as_tensor(evaluation)
+        variance = float(((e - e.mean(0)) ** 2).sum())
+        many = sm.compare_many(saes, threshold=THRESHOLD, rule=RULE, progress=False)
+        results[init] = dict(key, points=cfg.archetypal_points, delta=cfg.archetypal_delta,
+                             shared=[float(p.shared_fraction) for p in many.pairs.values()],
+                             # Fel et al. score dictionaries: the decoder rule alone, beside the study's rule
+                             shared_decoder=[float(p.with_rule("decoder").shared_fraction)
+                                             for p in many.pairs.values()],
+                             fvu=[float(((s.forward(e) - e) ** 2).sum()) / variance for s in saes],
+                             seconds=round(time.time() - start, 1))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(results[init], indent=1))
+        log(f"archetypal {setup.name} {init}: {results[init]['seconds']} s")
+    return results
+
+
+def archetypal_verdict(r: dict):
+    """(claim, measured, holds?) for the Archetypal ablation, under RULE: it
+    holds when k-means points are clearly more stable than the TopK SAE of
+    the same setup (its stabilization curve's last check) and random points
+    lose that: k-means − random >= 0.1 and random <= TopK + 0.05. The
+    decoder rule's numbers are reported beside them."""
+    a = r["archetypal"]
+    km, rnd = (float(np.mean(a[i]["shared"])) for i in ARCHETYPAL_INITS)
+    km_dec, rnd_dec = (float(np.mean(a[i]["shared_decoder"])) for i in ARCHETYPAL_INITS)
+    curve = r["stabilization"]
+    topk, topk_dec = curve[f"shared_{RULE}"][-1], curve["shared_decoder"][-1]
+    fvu = {i: float(np.mean(a[i]["fvu"])) for i in ARCHETYPAL_INITS}
+    return ("Archetypal SAEs' stability vanishes under random initialisation",
+            f"shared fraction (mean over {len(a['kmeans']['shared'])} pairs) {km:.3f} with k-means points vs "
+            f"{rnd:.3f} with random points (TopK, same setup: {topk:.3f}); decoder rule {km_dec:.3f} vs "
+            f"{rnd_dec:.3f} (TopK {topk_dec:.3f}); FVU {fvu['kmeans']:.3f} vs {fvu['random']:.3f}; "
+            f"{a['kmeans']['points']} points, delta = {a['kmeans']['delta']:.3g}; by the decoder rule it "
+            f"{'holds' if km_dec - rnd_dec >= 0.1 and km_dec > topk_dec and rnd_dec <= topk_dec + 0.05 else 'does not hold'}",
+            km - rnd >= 0.1 and km > topk and rnd <= topk + 0.05)
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
@@ -237,14 +313,21 @@ def verdicts(r: dict) -> list:
                  f"{c['latents'][0]} latents ({r['consensus_clusters']} clusters): stability vs fresh seeds {sc:.3f} "
                  f"(consensus) vs {ss:.3f} (single); FVU {fc:.3f} vs {fs:.3f}",
                  sc > ss and fc <= fs + 0.02))
+    if "archetypal" in r:
+        rows.append(archetypal_verdict(r))
     return rows
+
+
+def _seconds(r: dict) -> float:
+    """One dataset's compute time: its TopK run and its archetypal runs."""
+    return r["seconds"] + sum(a["seconds"] for a in r.get("archetypal", {}).values())
 
 
 def results_md(results: dict) -> str:
     lines = ["## Beyond the paper: stability, subspaces, stabilization (`examples/stability_study.py`)", "",
              f"Budget `{results['budget']}`; each dataset's run took "
-             + ", ".join(f"{name} {r['seconds']:.0f} s" for name, r in results["datasets"].items())
-             + f" on this machine ({sum(r['seconds'] for r in results['datasets'].values()):.0f} s in all; a rerun "
+             + ", ".join(f"{name} {_seconds(r):.0f} s" for name, r in results["datasets"].items())
+             + f" on this machine ({sum(_seconds(r) for r in results['datasets'].values()):.0f} s in all; a rerun "
              f"reads the cached ones); rule `{RULE}`, t = {THRESHOLD}, four seeds per dataset. Figures in `figures/`.", ""]
     for name, r in results["datasets"].items():
         s = r["setup"]
@@ -258,8 +341,6 @@ def results_md(results: dict) -> str:
                       f"{curve['shared_paper'][len(curve['step']) // 2]:.3f} at step {curve['step'][len(curve['step']) // 2]}, "
                       f"{curve['shared_paper'][-1]:.3f} at step {curve['step'][-1]}; decoder-partner churn between the last "
                       f"two checks {curve['churn_dec'][-1]:.3f}.", ""]
-    lines += ["Not measured here: the Archetypal-SAE claim (its stability vanishing under random initialisation) "
-              "needs that architecture.", ""]
     return "\n".join(lines)
 
 
@@ -278,6 +359,7 @@ def main(argv=None) -> int:
         if args.only and setup.name != args.only:
             continue
         datasets[setup.name] = run(setup, out, figures, args.budget == "quick")
+        datasets[setup.name]["archetypal"] = archetypal(setup, out, args.budget == "quick")
     results = {"budget": args.budget, "seconds": round(time.time() - start, 1), "datasets": datasets}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(results_md(results))

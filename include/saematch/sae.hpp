@@ -4,6 +4,7 @@
 // (batch_share.hpp). Their torch-free config is sae/config.hpp.
 #pragma once
 
+#include "saematch/sae/archetypal.hpp"
 #include "saematch/sae/architecture.hpp"
 #include "saematch/sae/batch_share.hpp"
 #include "saematch/sae/batch_topk.hpp"

@@ -58,6 +58,15 @@ def add_parser(sub) -> None:
                    default=_CONFIG["auxk_alpha"], help="weight of sparsify's AuxK loss (topk; default %(default)s)")
     t.add_argument("--multi-topk", "--multi_topk", dest="multi_topk", action="store_true",
                    help="sparsify's multi-TopK loss (topk)")
+    t.add_argument("--archetypal-points", dest="archetypal_points", type=int, default=_CONFIG["archetypal_points"],
+                   help="archetypal: candidate points taken from the first batch (default %(default)s)")
+    t.add_argument("--archetypal-delta", dest="archetypal_delta", type=float, default=_CONFIG["archetypal_delta"],
+                   help="archetypal: largest norm of each atom's relaxation, in the activations' units "
+                        "(default %(default)s)")
+    t.add_argument("--archetypal-init", dest="archetypal_init", choices=("kmeans", "random"),
+                   default=_CONFIG["archetypal_init"],
+                   help="archetypal: k-means centroids shared by every seed, or tokens drawn per seed "
+                        "(default %(default)s)")
     t.add_argument("--optimizer", choices=("adam", "signum"), default="adam", help="default adam")
     t.add_argument("--save-dir", "--save_dir", dest="save_dir", default="checkpoints",
                    help="run folder: <save-dir>/<hookpoint>/seed_<s>/ (default checkpoints)")
@@ -87,7 +96,9 @@ def run(args, bad_input) -> int:
         for h, width in online.hookpoint_widths(model, hookpoints).items():
             latents = args.num_latents if args.num_latents > 0 else args.expansion_factor * width
             configs[h] = sm.SAEConfig(d_in=width, num_latents=latents, k=args.k, architecture=args.architecture,
-                                      auxk_alpha=args.auxk_alpha, multi_topk=args.multi_topk)
+                                      auxk_alpha=args.auxk_alpha, multi_topk=args.multi_topk,
+                                      archetypal_points=args.archetypal_points,
+                                      archetypal_delta=args.archetypal_delta, archetypal_init=args.archetypal_init)
         options = dict(tokenizer=tokenizer, seeds=args.seeds, tokens=args.tokens, batch_size=args.batch_size,
                        context_length=args.context_length, forward_batch_size=args.forward_batch_size,
                        exclude_tokens=args.exclude_tokens, normalize_activations=args.normalize_activations,

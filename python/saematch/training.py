@@ -7,7 +7,8 @@ LibTorch), and the SAE objects it returns.
 
 Architectures: ``"topk"`` (sparsify's), ``"batchtopk"``, ``"relu"`` (ReLU with
 an L1 penalty weighted by decoder norms, SAELens's "standard"), ``"gated"`` and
-``"jumprelu"`` (SAELens's).
+``"jumprelu"`` (SAELens's), ``"archetypal"`` (TopK with decoder rows kept near
+the convex hull of data points, RA-SAE; Fel et al. 2025).
 
 torch is imported on first use, so ``import saematch`` stays light.
 """
@@ -49,6 +50,13 @@ class SAEConfig:
     ``auxk_alpha`` and ``multi_topk`` (topk): sparsify's AuxK loss (the top
     d/2 dead latents predicting the residual; 0 turns it off, sparsify's
     current default) and multi-TopK loss (the FVU with 4k latents, weight 1/8).
+    ``archetypal_points``, ``archetypal_delta``, ``archetypal_init``
+    (archetypal): decoder rows are W C + Λ with C the ``archetypal_points``
+    candidate points taken from the first batch (which needs at least that
+    many tokens), W row-stochastic and each row of Λ of norm at most
+    ``archetypal_delta`` (in the activations' units); ``"kmeans"`` takes C as
+    k-means centroids, the same for every seed, ``"random"`` as tokens drawn
+    with each seed (sae/archetypal.hpp in the C++ headers).
     """
 
     d_in: int
@@ -61,6 +69,9 @@ class SAEConfig:
     batchtopk_threshold_momentum: float = _CONFIG_DEFAULTS["batchtopk_threshold_momentum"]
     auxk_alpha: float = _CONFIG_DEFAULTS["auxk_alpha"]
     multi_topk: bool = _CONFIG_DEFAULTS["multi_topk"]
+    archetypal_points: int = _CONFIG_DEFAULTS["archetypal_points"]
+    archetypal_delta: float = _CONFIG_DEFAULTS["archetypal_delta"]
+    archetypal_init: str = _CONFIG_DEFAULTS["archetypal_init"]
 
     def _as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -103,14 +114,14 @@ def _trainer_module():
 @dataclass(eq=False, repr=False)  # identity equality: `s in saes` must not compare tensors
 class SAE:
     """A trained (or loaded) SAE. ``parameters``: name -> tensor, named as in
-    sparsify's files (topk, batchtopk) or SAELens's (relu, gated, jumprelu),
+    sparsify's files (topk, batchtopk, archetypal) or SAELens's (relu, gated, jumprelu),
     with every matrix stored one row per latent. ``encoder`` and ``decoder``
     are ``(num_latents, d_in)`` tensors, so an SAE can be passed to
     :func:`saematch.compare` as it is. ``history``: per step ``fvu``, ``l0``
     and ``dead_fraction``; ``firing_counts``: how often each latent fired.
 
-    ``encode(x)`` returns ``(values, indices)`` (both (tokens, width)) for topk
-    and batchtopk, and the (tokens, num_latents) activations otherwise;
+    ``encode(x)`` returns ``(values, indices)`` (both (tokens, width)) for topk,
+    batchtopk and archetypal, and the (tokens, num_latents) activations otherwise;
     ``decode`` takes what ``encode`` returns."""
 
     config: SAEConfig
@@ -178,9 +189,10 @@ class SAE:
     def save(self, path, format: str = "auto") -> None:
         """Writes the SAE as a folder that sparsify or SAELens load as well as
         :func:`saematch.load`: ``format="sparsify"`` (cfg.json +
-        sae.safetensors; topk and batchtopk), ``"saelens"`` (cfg.json +
-        sae_weights.safetensors; all but batchtopk), ``"auto"`` (sparsify's for
-        topk and batchtopk, SAELens's for the others)."""
+        sae.safetensors; topk, batchtopk and archetypal, which sparsify itself
+        cannot load), ``"saelens"`` (cfg.json + sae_weights.safetensors; all
+        but batchtopk and archetypal), ``"auto"`` (sparsify's for those three,
+        SAELens's for the others)."""
         torch = _torch()
         metadata = {} if self.seed is None else {"seed": str(self.seed)}
         names = list(self.parameters)

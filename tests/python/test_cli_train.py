@@ -83,3 +83,19 @@ def test_train_bad_input_exits_2_with_the_nearest_names(tmp_path, capsys):
     assert "no module 'encoder.layer.9'; nearest names: encoder.layer.5" in err
     assert cli.main(["train", str(tmp_path / "nope"), "stdlib-docstrings", "--hookpoints", "x", "--quiet"]) == 2
     assert "not a local model folder" in capsys.readouterr().err
+
+
+def test_train_an_archetypal_sae_online(tmp_path):
+    """Online training hands the archetypal SAE its points from the first batch of model activations."""
+    args = ["train", "minilm", "stdlib-docstrings", "--hookpoints", HOOKS[0], "--seeds", "0", "1",
+            "--expansion-factor", "1", "-k", "8", "--batch-size", "128", "--ctx-len", "32", "--tokens", "1280",
+            "--max-examples", "60", "--lr-warmup-steps", "2", "--quiet", "--architecture", "archetypal",
+            "--archetypal-points", "64", "--archetypal-delta", "0.5", "--save-dir", str(tmp_path)]
+    assert cli.main(args) == 0
+    a, b = sm.load(tmp_path)[HOOKS[0]]
+    assert a.config.architecture == "archetypal" and a.config.archetypal_points == 64
+    assert a.config.archetypal_delta == 0.5 and a.config.archetypal_init == "kmeans"
+    W, L, C = (a.parameters[f"archetypal.{n}"] for n in ("weights", "relaxation", "points"))
+    assert C.shape == (64, 384) and float(W.min()) >= 0 and float(L.norm(dim=1).max()) <= 0.5 * (1 + 1e-5)
+    torch.testing.assert_close(a.decoder, W @ C + L, rtol=0, atol=1e-4)
+    assert torch.equal(C, b.parameters["archetypal.points"])  # k-means: every seed's points

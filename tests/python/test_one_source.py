@@ -25,8 +25,8 @@ def _torch_free(code: str) -> str:
 def test_the_architecture_list_is_the_registry_of_the_core():
     names = [name for name, _ in _core.architectures()]
     assert sm.training.ARCHITECTURES == tuple(names)
-    assert set(names) == {"topk", "batchtopk", "relu", "gated", "jumprelu"}
-    assert {name for name, uses_k in _core.architectures() if uses_k} == {"topk", "batchtopk"}
+    assert set(names) == {"topk", "batchtopk", "relu", "gated", "jumprelu", "archetypal"}
+    assert {name for name, uses_k in _core.architectures() if uses_k} == {"topk", "batchtopk", "archetypal"}
     assert _torch_free("import saematch; print(saematch.training.ARCHITECTURES)").strip() == str(tuple(names))
 
 
@@ -48,9 +48,13 @@ def test_a_non_finite_knob_is_refused_by_the_one_validator(field, value):
     (dict(num_latents=2**70), r'field "num_latents" must be an integer below'),
     (dict(k=0, architecture="relu"), r"k must be a positive integer, got 0"),
     (dict(k=20), r"k = 20 exceeds num_latents = 16"),
-    (dict(architecture="matryoshka"), r"architecture must be one of topk, batchtopk, relu, gated, jumprelu"),
+    (dict(architecture="matryoshka"), r"architecture must be one of topk, batchtopk, relu, gated, jumprelu, archetypal"),
     (dict(batchtopk_threshold_momentum=0.0), r"batchtopk_threshold_momentum must be in \(0, 1\], got 0"),
     (dict(multi_topk="yes"), r'field "multi_topk" has the wrong type'),
+    (dict(archetypal_points=0, architecture="archetypal"), r"archetypal_points must be a positive integer, got 0"),
+    (dict(archetypal_delta=-1.0), r"archetypal_delta must be a finite number >= 0, got -1"),
+    (dict(archetypal_init="furthest"), r'archetypal_init must be "kmeans" or "random", got "furthest"'),
+    (dict(archetypal_init=3), r'field "archetypal_init" has the wrong type'),
     (dict(k=[3]), r'field "k" must be a number, bool or string, got a list'),
 ])
 def test_config_errors_name_the_field(fields, message):
@@ -182,7 +186,8 @@ torch = pytest.importorskip("torch", reason="the trainer needs torch")
 def test_one_trainer_factory_for_every_architecture(architecture):
     from saematch import _train
 
-    cfg = sm.SAEConfig(d_in=6, num_latents=12, k=3, architecture=architecture)
+    cfg = sm.SAEConfig(d_in=6, num_latents=12, k=3, architecture=architecture,
+                       archetypal_points=4)  # archetypal: its points come from the first batch of 8
     t = _train.Trainer(config=cfg._as_dict(), seeds=[0, 1], batch_size=8, lr=1e-3, lr_warmup_steps=0,
                        dead_after_tokens=100, device="cpu")
     assert type(t).__name__ == f"Trainer_{architecture}"

@@ -48,9 +48,15 @@ def test_stability_study_runs_at_smoke_size(tmp_path):
     assert r["stabilization"]["step"][0] == 0 and len(r["stabilization"]["step"]) >= 5
     md = (tmp_path / "results.md").read_text()
     assert "holds here" in md and "pooled dictionaries" in md
+    # the Archetypal ablation: both initialisations, four seeds each (six pairs), and its row
+    for init in ("kmeans", "random"):
+        a = r["archetypal"][init]
+        assert len(a["shared"]) == 6 and len(a["fvu"]) == 4 and a["points"] == 128
+    assert "Archetypal SAEs' stability vanishes under random initialisation" in md
     for fig in ("stability", "subspaces", "stabilization"):
         assert (tmp_path / "figures" / f"synthetic_{fig}.png").read_bytes()[:4] == b"\x89PNG"
     # a second run reads the cache instead of training again
     again = subprocess.run([sys.executable, str(script), "--budget", "quick", "--only", "synthetic", "--out",
                             str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert "synthetic: cached" in again.stdout
+    assert "archetypal synthetic kmeans: cached" in again.stdout

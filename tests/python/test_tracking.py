@@ -19,7 +19,8 @@ def _data():
 
 
 def _train(steps, save_dir=None, resume=False, architecture="topk", seeds=(0, 1, 2), track_every=EVERY, **kw):
-    cfg = sm.SAEConfig(d_in=D, num_latents=24, k=3, architecture=architecture, sparsity_coefficient=0.05)
+    cfg = sm.SAEConfig(d_in=D, num_latents=24, k=3, architecture=architecture, sparsity_coefficient=0.05,
+                       archetypal_points=16)  # archetypal: its points come from the first batch
     # lr_warmup_steps=0: the warm-up is capped by the run's planned length, and the runs here differ in length
     return sm.train(cfg, _data(), seeds=list(seeds), tokens=steps * BATCH, batch_size=BATCH, progress=False,
                     lr_warmup_steps=0, save_dir=save_dir, resume=resume, track_every=track_every, **kw)

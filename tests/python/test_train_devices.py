@@ -30,6 +30,7 @@ CONFIGS = {
     "relu": dict(sparsity_coefficient=0.5),
     "gated": dict(sparsity_coefficient=1.0),
     "jumprelu": dict(sparsity_coefficient=1.0, jumprelu_init_threshold=0.2, jumprelu_bandwidth=0.1),
+    "archetypal": dict(k=4, auxk_alpha=1 / 32, archetypal_points=48, archetypal_delta=0.5),  # points: of a 64-token batch
 }
 ARCHS = list(CONFIGS)
 D, N, BATCH = 32, 256, 64

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "saematch/sae/archetypal.hpp"
 #include "saematch/sae/batch_topk.hpp"
 #include "saematch/sae/gated.hpp"
 #include "saematch/sae/jumprelu.hpp"
@@ -38,6 +39,7 @@ sae::SaeConfig config(sae::Architecture a) {
     c.num_latents = 36;
     c.k = 3;
     c.sparsity_coefficient = 0.2;
+    c.archetypal_points = 16;  // fits the tests' first batches
     return c;
 }
 
@@ -54,7 +56,7 @@ void check_same_parameters(const Sae& a, const Sae& b) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("a resumed run ends bitwise-equal to an uninterrupted one", "[checkpoint]", sae::TopKSae,
-                   sae::BatchTopKSae, sae::ReluSae, sae::GatedSae, sae::JumpReluSae) {
+                   sae::BatchTopKSae, sae::ReluSae, sae::GatedSae, sae::JumpReluSae, sae::ArchetypalSae) {
     torch::manual_seed(9);
     const auto data = torch::randn({1000, 12});
     sae::SaeConfig c = config(sae::Architecture::topk);
@@ -62,6 +64,7 @@ TEMPLATE_TEST_CASE("a resumed run ends bitwise-equal to an uninterrupted one", "
     if constexpr (std::is_same_v<TestType, sae::ReluSae>) c.architecture = sae::Architecture::relu;
     if constexpr (std::is_same_v<TestType, sae::GatedSae>) c.architecture = sae::Architecture::gated;
     if constexpr (std::is_same_v<TestType, sae::JumpReluSae>) c.architecture = sae::Architecture::jumprelu;
+    if constexpr (std::is_same_v<TestType, sae::ArchetypalSae>) c.architecture = sae::Architecture::archetypal;
     train::TrainOptions o;
     o.seeds = {4, 2};
     o.batch_size = 64;
@@ -173,12 +176,13 @@ TEST_CASE("data whose squares overflow float32 is refused as data, not blamed on
 }
 
 TEMPLATE_TEST_CASE("a constant batch is skipped: no update, NaN FVU, and resumes bitwise", "[train]", sae::TopKSae,
-                   sae::ReluSae, sae::GatedSae, sae::JumpReluSae, sae::BatchTopKSae) {
+                   sae::ReluSae, sae::GatedSae, sae::JumpReluSae, sae::BatchTopKSae, sae::ArchetypalSae) {
     sae::SaeConfig c = config(sae::Architecture::topk);
     if constexpr (std::is_same_v<TestType, sae::BatchTopKSae>) c.architecture = sae::Architecture::batchtopk;
     if constexpr (std::is_same_v<TestType, sae::ReluSae>) c.architecture = sae::Architecture::relu;
     if constexpr (std::is_same_v<TestType, sae::GatedSae>) c.architecture = sae::Architecture::gated;
     if constexpr (std::is_same_v<TestType, sae::JumpReluSae>) c.architecture = sae::Architecture::jumprelu;
+    if constexpr (std::is_same_v<TestType, sae::ArchetypalSae>) c.architecture = sae::Architecture::archetypal;
     torch::manual_seed(3);
     const auto data = torch::randn({300, 12});
     train::TrainOptions o;

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "saematch/sae/archetypal.hpp"
 #include "saematch/sae/batch_topk.hpp"
 #include "saematch/sae/gated.hpp"
 #include "saematch/sae/jumprelu.hpp"
@@ -144,6 +145,7 @@ sae::SaeConfig small(sae::Architecture a) {
     c.num_latents = 48;
     c.k = 4;
     c.sparsity_coefficient = 0.05;
+    c.archetypal_points = 24;  // fits a first batch of 32
     return c;
 }
 
@@ -207,10 +209,11 @@ TEST_CASE("every route trains to the same weights: topk, with AuxK and multi-Top
     check_routes_agree<sae::TopKSae>(small(sae::Architecture::topk), /*bf16=*/true);
 }
 
-TEST_CASE("every route trains to the same weights: batchtopk, relu, gated, jumprelu",
+TEST_CASE("every route trains to the same weights: batchtopk, relu, gated, jumprelu, archetypal",
           "[paths][train]") {
     check_routes_agree<sae::BatchTopKSae>(small(sae::Architecture::batchtopk));
     check_routes_agree<sae::ReluSae>(small(sae::Architecture::relu));
     check_routes_agree<sae::GatedSae>(small(sae::Architecture::gated));
     check_routes_agree<sae::JumpReluSae>(small(sae::Architecture::jumprelu));
+    check_routes_agree<sae::ArchetypalSae>(small(sae::Architecture::archetypal));
 }

@@ -5,7 +5,8 @@
 // than the latent count once corrupted the heap in the b_dec fold.
 //
 //   sparsify's layout   encoder.weight (n, d), encoder.bias (n), W_dec (n, d),
-//   (sae.safetensors)   b_dec (d); batchtopk adds threshold (1)
+//   (sae.safetensors)   b_dec (d); batchtopk adds threshold (1); archetypal
+//                       adds archetypal.weights (n, m), .relaxation (n, d), .points (m, d)
 //   SAELens's layout    W_enc (d, n), W_dec (n, d), b_dec (d), and by
 //   (sae_weights...)    architecture b_enc (n) [standard, topk, jumprelu],
 //                       threshold (n) [jumprelu], b_gate, b_mag, r_mag (n)
@@ -41,6 +42,12 @@ inline std::vector<ExpectedTensor> expected_tensors(bool saelens_layout, const s
                {"W_dec", {n, d}, "(num_latents, d_in)"},
                {"b_dec", {d}, "(d_in)"}};
         if (a == sae::Architecture::batchtopk) out.push_back({"threshold", {1}, "(1)"});
+        if (a == sae::Architecture::archetypal) {
+            const auto m = c.archetypal_points;
+            out.push_back({"archetypal.weights", {n, m}, "(num_latents, archetypal_points)"});
+            out.push_back({"archetypal.relaxation", {n, d}, "(num_latents, d_in)"});
+            out.push_back({"archetypal.points", {m, d}, "(archetypal_points, d_in)"});
+        }
         return out;
     }
     out = {{"W_enc", {d, n}, "(d_in, d_sae)"}, {"W_dec", {n, d}, "(d_sae, d_in)"}, {"b_dec", {d}, "(d_in)"}};

@@ -17,13 +17,15 @@ namespace saematch::io {
 
 namespace detail {
 
-inline const char* encoder_name(sae::Architecture a) {
-    return a == sae::Architecture::topk || a == sae::Architecture::batchtopk ? "encoder.weight" : "W_enc";
+// The architectures whose parameters carry sparsify's names (and are saved
+// in its layout): TopK's and those built on its encoder.
+inline bool sparsify_names(sae::Architecture a) {
+    return a == sae::Architecture::topk || a == sae::Architecture::batchtopk || a == sae::Architecture::archetypal;
 }
 
-inline const char* encoder_bias_name(sae::Architecture a) {
-    return a == sae::Architecture::topk || a == sae::Architecture::batchtopk ? "encoder.bias" : "b_enc";
-}
+inline const char* encoder_name(sae::Architecture a) { return sparsify_names(a) ? "encoder.weight" : "W_enc"; }
+
+inline const char* encoder_bias_name(sae::Architecture a) { return sparsify_names(a) ? "encoder.bias" : "b_enc"; }
 
 }  // namespace detail
 

@@ -5,6 +5,10 @@
 //                     encoder.bias [n], W_dec [n, d], b_dec [d] (batchtopk adds
 //                     its inference threshold [1]); cfg.json with activation,
 //                     num_latents, k, d_in, expansion_factor, normalize_decoder.
+//   archetypal        sparsify's names and layout (sparsify cannot load it),
+//                     plus archetypal.weights [n, m], archetypal.relaxation
+//                     [n, d] and archetypal.points [m, d]; W_dec is the
+//                     realised W C + Λ, so readers of W_dec need nothing else.
 //   relu, gated,      SAELens's: sae_weights.safetensors with W_enc [d, n]
 //   jumprelu          (transposed), b_enc / b_gate, r_mag, b_mag, W_dec [n, d],
 //                     b_dec, and threshold = exp(log_threshold) for jumprelu;
@@ -64,9 +68,7 @@ struct SaeFolder {
 
 namespace detail {
 
-inline bool sparsify_layout(sae::Architecture a) {
-    return a == sae::Architecture::topk || a == sae::Architecture::batchtopk;
-}
+inline bool sparsify_layout(sae::Architecture a) { return sparsify_names(a); }
 
 inline const char* saelens_architecture(sae::Architecture a) {
     return a == sae::Architecture::relu ? "standard" : sae::architecture_name(a);
@@ -91,7 +93,10 @@ inline nlohmann::json config_json(const sae::SaeConfig& c) {
             {"jumprelu_bandwidth", c.jumprelu_bandwidth},
             {"batchtopk_threshold_momentum", c.batchtopk_threshold_momentum},
             {"auxk_alpha", c.auxk_alpha},
-            {"multi_topk", c.multi_topk}};
+            {"multi_topk", c.multi_topk},
+            {"archetypal_points", c.archetypal_points},
+            {"archetypal_delta", c.archetypal_delta},
+            {"archetypal_init", c.archetypal_init}};
 }
 
 inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::filesystem::path& file) {
@@ -110,6 +115,10 @@ inline sae::SaeConfig config_from_json(const nlohmann::json& j, const std::files
     c.batchtopk_threshold_momentum = json_field<double>(j, "batchtopk_threshold_momentum", file);
     if (j.contains("auxk_alpha")) c.auxk_alpha = json_field<double>(j, "auxk_alpha", file);
     if (j.contains("multi_topk")) c.multi_topk = json_field<bool>(j, "multi_topk", file);
+    // Absent from folders written before the archetypal architecture: the defaults.
+    if (j.contains("archetypal_points")) c.archetypal_points = json_field<std::int64_t>(j, "archetypal_points", file);
+    if (j.contains("archetypal_delta")) c.archetypal_delta = json_field<double>(j, "archetypal_delta", file);
+    if (j.contains("archetypal_init")) c.archetypal_init = json_field<std::string>(j, "archetypal_init", file);
     try {
         c.validate("");  // named below by the file it came from
     } catch (const std::invalid_argument& e) {
@@ -144,9 +153,11 @@ inline void write_sae_folder(const std::filesystem::path& dir, const SaeFolder& 
         layout = detail::sparsify_layout(c.architecture) ? Layout::sparsify : Layout::saelens;
     if (layout == Layout::sparsify && !detail::sparsify_layout(c.architecture))
         throw std::invalid_argument(std::string("sparsify's layout cannot hold a ") +
-                                    sae::architecture_name(c.architecture) + " SAE (topk, batchtopk only)");
-    if (layout == Layout::saelens && c.architecture == sae::Architecture::batchtopk)
-        throw std::invalid_argument("a batchtopk SAE is written in sparsify's layout only");
+                                    sae::architecture_name(c.architecture) + " SAE (topk, batchtopk, archetypal only)");
+    if (layout == Layout::saelens &&
+        (c.architecture == sae::Architecture::batchtopk || c.architecture == sae::Architecture::archetypal))
+        throw std::invalid_argument(std::string("a ") + sae::architecture_name(c.architecture) +
+                                    " SAE is written in sparsify's layout only");
     const bool saelens = layout == Layout::saelens;
     std::filesystem::create_directories(dir);
     std::vector<std::pair<std::string, Array>> on_disk;

@@ -2,7 +2,7 @@
 // order, its loss and hand-written gradient on a batch, and the bookkeeping
 // around an optimiser step. The trainer (train/trainer.hpp) is written
 // against this concept only; topk.hpp, batch_topk.hpp, relu_l1.hpp,
-// gated.hpp and jumprelu.hpp meet it.
+// gated.hpp, jumprelu.hpp and archetypal.hpp meet it.
 //
 // Gradients are written out by hand, not taken from autograd: the sparse
 // ones of TopK and BatchTopK touch only active latents, and on the CPU every

@@ -20,6 +20,7 @@ enum class Architecture {
     relu,       // ReLU with an L1 penalty weighted by decoder norms (SAELens "standard")
     gated,      // gate and magnitude paths sharing the encoder (Rajamanoharan et al.)
     jumprelu,   // a learned threshold per latent, straight-through L0 (SAELens)
+    archetypal, // TopK with decoder rows in the convex hull of data points, relaxed (RA-SAE, Fel et al. 2025)
 };
 
 // The torch-free half of the architecture registry: every architecture once,
@@ -34,12 +35,13 @@ struct ArchitectureInfo {
     bool uses_k;
 };
 
-inline constexpr std::array<ArchitectureInfo, 5> kArchitectures{{
+inline constexpr std::array<ArchitectureInfo, 6> kArchitectures{{
     {Architecture::topk, "topk", true},
     {Architecture::batchtopk, "batchtopk", true},
     {Architecture::relu, "relu", false},
     {Architecture::gated, "gated", false},
     {Architecture::jumprelu, "jumprelu", false},
+    {Architecture::archetypal, "archetypal", true},
 }};
 
 namespace detail {
@@ -59,7 +61,7 @@ inline const ArchitectureInfo& architecture_info(Architecture a) {
 
 inline const char* architecture_name(Architecture a) { return architecture_info(a).name; }
 
-// "topk, batchtopk, relu, gated, jumprelu", for messages.
+// "topk, batchtopk, relu, gated, jumprelu, archetypal", for messages.
 inline std::string architecture_names() {
     std::string out;
     for (const auto& info : kArchitectures) out += (out.empty() ? "" : ", ") + std::string(info.name);
@@ -96,6 +98,24 @@ struct SaeConfig {
     // the multi-TopK loss (the FVU with 4k latents, weighted 1/8).
     double auxk_alpha = 0.0;
     bool multi_topk = false;
+    // archetypal (sae/archetypal.hpp): decoder rows D = W C + Λ with C the m
+    // candidate points, W row-stochastic, ‖Λ_i‖ <= δ.
+    // archetypal_points, m: how many points C holds. They are taken from the
+    // first trained batch, which must have at least m tokens. 256 points fit
+    // a batch of the default size (4096) sixteen times, so that k-means has
+    // several tokens per centroid.
+    std::int64_t archetypal_points = 256;
+    // archetypal_delta, δ: the largest norm of a row's relaxation Λ_i, in the
+    // activations' units (0: atoms exactly in the convex hull). 1.0 is small
+    // next to the points' norms for activations of norm ~10 and up; scale it
+    // with the data (the study sets it from the data's norms).
+    double archetypal_delta = 1.0;
+    // archetypal_init: "kmeans", the points are k-means centroids of the
+    // first batch (the same for every seed: the initialisation whose
+    // stability Fel et al. report) and atom i starts at centroid i mod m;
+    // "random", the points are m tokens of the first batch drawn with the
+    // seed and each atom starts at a random convex combination of them.
+    std::string archetypal_init = "kmeans";
 
     // The one validator of an SAE's config (Python's SAEConfig calls it too).
     // Throws std::invalid_argument naming the field, its value and the rule,
@@ -127,6 +147,10 @@ struct SaeConfig {
         real("auxk_alpha", auxk_alpha, true);
         if (!(batchtopk_threshold_momentum > 0.0 && batchtopk_threshold_momentum <= 1.0))
             fail("batchtopk_threshold_momentum must be in (0, 1], got " + number_text(batchtopk_threshold_momentum));
+        count("archetypal_points", archetypal_points);
+        real("archetypal_delta", archetypal_delta, true);
+        if (archetypal_init != "kmeans" && archetypal_init != "random")
+            fail("archetypal_init must be \"kmeans\" or \"random\", got \"" + archetypal_init + "\"");
     }
 
 private:

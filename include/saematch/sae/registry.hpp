@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "saematch/sae/archetypal.hpp"
 #include "saematch/sae/batch_topk.hpp"
 #include "saematch/sae/config.hpp"
 #include "saematch/sae/gated.hpp"
@@ -22,7 +23,7 @@
 
 namespace saematch::sae {
 
-using SaeTypes = std::tuple<TopKSae, BatchTopKSae, ReluSae, GatedSae, JumpReluSae>;
+using SaeTypes = std::tuple<TopKSae, BatchTopKSae, ReluSae, GatedSae, JumpReluSae, ArchetypalSae>;
 
 namespace detail {
 template <std::size_t... I>
@@ -34,7 +35,7 @@ static_assert(std::tuple_size_v<SaeTypes> == kArchitectures.size(), "one SAE typ
 static_assert(detail::types_match_registry(std::make_index_sequence<std::tuple_size_v<SaeTypes>>{}),
               "SaeTypes in the order of kArchitectures");
 static_assert((TrainableSae<TopKSae> && TrainableSae<BatchTopKSae> && TrainableSae<ReluSae> &&
-               TrainableSae<GatedSae> && TrainableSae<JumpReluSae>));
+               TrainableSae<GatedSae> && TrainableSae<JumpReluSae> && TrainableSae<ArchetypalSae>));
 
 // f(std::type_identity<Sae>{}) for the SAE type of architecture `a`; every
 // branch must return the same type.

@@ -29,6 +29,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "saematch/detail/threads.hpp"
@@ -107,6 +108,16 @@ inline double default_learning_rate(std::int64_t num_latents) {
 template <class S>
 concept SharedEncoderGemm = requires(const S& s, const at::Tensor& x, std::vector<at::Tensor> out) {
     { s.gradients_from_pre(x, x, x, out) } -> std::same_as<sae::StepResult>;
+};
+
+// An architecture that takes part of its initialisation from the first
+// trained batch z (centred by its mean) beyond b_dec: shared_start once for
+// all seeds, then start_from_data per seed, on the trainer's views
+// (ArchetypalSae: its candidate points).
+template <class S>
+concept StartsFromData = requires(S s, const sae::SaeConfig& c, const at::Tensor& z, std::uint64_t seed) {
+    { S::shared_start(c, z) } -> std::same_as<at::Tensor>;
+    s.start_from_data(z, z, seed);
 };
 
 template <sae::TrainableSae Sae>
@@ -213,9 +224,33 @@ public:
         const BatchWide whole = batch_wide(x, first);
         const at::Tensor& variance = whole.variance;
         const std::int64_t tokens = whole.tokens;  // the whole batch's, across processes
-        // b_dec starts at the first trained batch's mean (undone below if the batch is not trained on).
-        const at::Tensor b_dec_before = first ? stacked_[b_dec_].clone() : at::Tensor();
-        if (first) stacked_[b_dec_].copy_(whole.mean.expand({seeds, d}));
+        // b_dec starts at the first trained batch's mean, and an architecture
+        // that takes more from the data (StartsFromData) takes it now; all of
+        // it is undone below if the batch is not trained on.
+        // Only what the start changes is copied: a copy of every parameter of
+        // a large SAE would double its memory for this one step.
+        std::vector<std::pair<std::size_t, at::Tensor>> before;
+        if (first) {
+            for (std::size_t p = 0; p < stacked_.size(); ++p)
+                if (p == b_dec_ || StartsFromData<Sae>) before.emplace_back(p, stacked_[p].clone());
+        }
+        const auto undo_first = [&] {
+            for (const auto& [p, t] : before) stacked_[p].copy_(t);
+        };
+        if (first) {
+            stacked_[b_dec_].copy_(whole.mean.expand({seeds, d}));
+            if constexpr (StartsFromData<Sae>) {
+                try {
+                    const auto z = x - whole.mean;
+                    const auto shared = Sae::shared_start(config_, z);
+                    for (std::int64_t s = 0; s < seeds; ++s)
+                        sae(s).start_from_data(z, shared, options_.seeds[static_cast<std::size_t>(s)]);
+                } catch (...) {
+                    undo_first();
+                    throw;
+                }
+            }
+        }
 
         at::Tensor pre_all;  // (seeds, tokens, n): each seed's block contiguous, as topk wants it
         if constexpr (SharedEncoderGemm<Sae>) pre_all = shared_pre_activations(x);
@@ -246,19 +281,19 @@ public:
 
         const StepReadout read = read_back(whole.sum, variance, results, dead_after);
         if (!std::isfinite(read.batch_sum) || !std::isfinite(read.variance)) {
-            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            if (first) undo_first();
             if (!std::isfinite(read.batch_sum)) throw_non_finite_batch(x);
             throw_variance_overflow(x);
         }
         if (read.variance == 0.0) {
-            if (first) stacked_[b_dec_].copy_(b_dec_before);
+            if (first) undo_first();
             return skip_constant_batch(tokens);
         }
         std::vector<StepStats> stats(static_cast<std::size_t>(seeds));
         for (std::int64_t s = 0; s < seeds; ++s) {
             const auto i = static_cast<std::size_t>(s);
             if (!std::isfinite(read.loss[i])) {
-                if (first) stacked_[b_dec_].copy_(b_dec_before);
+                if (first) undo_first();
                 throw std::runtime_error("seed " + std::to_string(options_.seeds[i]) +
                                          ": the loss is not finite at step " + std::to_string(step_) +
                                          " (learning rate too high?); the weights are those before this step");

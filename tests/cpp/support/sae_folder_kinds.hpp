@@ -22,7 +22,7 @@ namespace saematch_test {
 struct FolderKind {
     std::string name;
     bool saelens = false;         // sae_weights.safetensors, W_enc (d, n); else sae.safetensors
-    std::string architecture;     // saematch's name: topk, batchtopk, relu, gated, jumprelu
+    std::string architecture;     // saematch's name: topk, batchtopk, relu, gated, jumprelu, archetypal
     bool ours = false;            // cfg.json carries a "saematch" section
     bool apply_b_dec = true;      // SAELens apply_b_dec_to_input
     bool rescale = false;         // SAELens rescale_acts_by_decoder_norm (topk)
@@ -34,6 +34,7 @@ inline std::vector<FolderKind> all_folder_kinds() {
         {"sparsify_batchtopk", false, "batchtopk"},
         {"saematch_topk", false, "topk", true},
         {"saematch_batchtopk", false, "batchtopk", true},
+        {"saematch_archetypal", false, "archetypal", true},  // sparsify's names, only saematch writes it
     };
     for (const char* a : {"relu", "gated", "jumprelu", "topk"}) {
         out.push_back({std::string("saelens_") + a, true, a});
@@ -85,6 +86,11 @@ inline FolderFiles folder_files(const FolderKind& kind, std::int64_t d = 4, std:
         f.tensors = {named("encoder.weight", random({n, d})), named("encoder.bias", random({n})),
                      named("W_dec", random({n, d})), named("b_dec", random({d}))};
         if (kind.architecture == "batchtopk") f.tensors.push_back(named("threshold", positive(random({1}))));
+        if (kind.architecture == "archetypal") {  // 3 candidate points
+            f.tensors.push_back(named("archetypal.weights", positive(random({n, 3}))));
+            f.tensors.push_back(named("archetypal.relaxation", random({n, d})));
+            f.tensors.push_back(named("archetypal.points", random({3, d})));
+        }
         cfg = {{"activation", kind.architecture}, {"expansion_factor", 1}, {"normalize_decoder", true},
                {"num_latents", n}, {"k", k}, {"multi_topk", false}, {"skip_connection", false},
                {"transcode", false}, {"d_in", d}};
@@ -111,6 +117,7 @@ inline FolderFiles folder_files(const FolderKind& kind, std::int64_t d = 4, std:
                            {"sparsity_coefficient", 1.0}, {"jumprelu_init_threshold", 0.001},
                            {"jumprelu_bandwidth", 0.001}, {"batchtopk_threshold_momentum", 0.01},
                            {"auxk_alpha", 0.0}, {"multi_topk", false}};
+    if (kind.ours && kind.architecture == "archetypal") cfg["saematch"]["archetypal_points"] = 3;
     f.cfg = cfg.dump(1);
     return f;
 }
