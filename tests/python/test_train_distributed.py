@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch")
@@ -22,24 +21,14 @@ if not dist.is_available() or not dist.is_gloo_available():
 
 import saematch as sm  # noqa: E402
 
-from tiny_bert import WORDS, tiny_bert  # noqa: E402
+from tiny_bert import child_env, saved_model_and_data  # noqa: E402
 HOOKS = ["encoder.layer.0", "encoder.layer.1"]
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A tiny BERT saved as a model folder, and a jsonl dataset."""
-    folder = tmp_path_factory.mktemp("dist")
-    model, tokenizer = tiny_bert(folder)
-    model.save_pretrained(folder / "model")
-    tokenizer.save_pretrained(folder / "model")
-    rng = np.random.default_rng(0)
-    import json
-
-    with (folder / "data.jsonl").open("w") as f:
-        for _ in range(300):
-            f.write(json.dumps({"text": " ".join(rng.choice(WORDS, size=rng.integers(3, 20)))}) + "\n")
-    return folder
+    return saved_model_and_data(tmp_path_factory.mktemp("dist"), 300, seed=0)
 
 
 def _args(inputs, save_dir, *extra):
@@ -50,12 +39,7 @@ def _args(inputs, save_dir, *extra):
 
 
 def _env():
-    # The folder of the saematch this test imported (installed, or a
-    # checkout's python/ on PYTHONPATH), so the child runs the same one; a
-    # clean checkout's python/ holds no compiled modules.
-    root = Path(sm.__file__).resolve().parents[1]
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            "OMP_NUM_THREADS": "1"}
+    return child_env(OMP_NUM_THREADS="1")  # one thread each, as torchrun gives its workers
 
 
 def _torchrun(args):

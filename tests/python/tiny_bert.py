@@ -25,3 +25,31 @@ def texts(n, seed=0):
     """n documents of 3-19 random WORDS."""
     rng = np.random.default_rng(seed)
     return [" ".join(rng.choice(WORDS, size=rng.integers(3, 20))) for _ in range(n)]
+
+
+def saved_model_and_data(folder, documents, seed=0):
+    """`folder` with the tiny BERT saved as a model folder (model/) and a
+    jsonl dataset of `documents` texts(documents, seed) (data.jsonl), as
+    `saematch train` reads them; returns folder."""
+    import json
+
+    model, tokenizer = tiny_bert(folder)
+    model.save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    with (folder / "data.jsonl").open("w") as f:
+        for text in texts(documents, seed):
+            f.write(json.dumps({"text": text}) + "\n")
+    return folder
+
+
+def child_env(**extra):
+    """The environment of a child process that must import the saematch
+    this test imported (installed, or a checkout's python/ on PYTHONPATH;
+    a clean checkout's python/ holds no compiled modules)."""
+    import os
+    from pathlib import Path
+
+    import saematch
+
+    root = Path(saematch.__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **extra}
