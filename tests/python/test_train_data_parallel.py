@@ -6,11 +6,8 @@ to 1e-6 (float sums split differently), for every architecture, through a
 constant batch, shares of odd batches and a rank killed mid-run."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ if not dist.is_available() or not dist.is_gloo_available():
 import saematch as sm  # noqa: E402
 
 from tiny_bert import child_env, saved_model_and_data  # noqa: E402
+from torchrun_runs import kill_a_worker_after, saved_step, torchrun  # noqa: E402
 
 WORKER = Path(__file__).with_name("_data_parallel_worker.py")
 TOLERANCE = 1e-6
@@ -38,10 +36,6 @@ def inputs(tmp_path_factory):
 
 def _env():
     return child_env(OMP_NUM_THREADS="1")  # one thread each, as torchrun gives its workers
-
-
-def _torchrun(*args):
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
 
 
 def _run(cmd):
@@ -68,7 +62,7 @@ def worker_runs(inputs):
     for d in (single, two):
         d.mkdir()
     _run([sys.executable, str(WORKER), str(inputs), str(single)])
-    _run(_torchrun(str(WORKER), str(inputs), str(two)))
+    _run(torchrun(str(WORKER), str(inputs), str(two)))
     return single, two
 
 
@@ -125,44 +119,16 @@ def _cli_args(inputs, save_dir, *extra):
             "--save-every", "2", "--quiet", "--save-dir", str(save_dir), *extra]
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out.extend(int(t) for t in (task / "children").read_text().split())
-    return out
-
-
-def _step(folder: Path) -> int:
-    from saematch import _core
-
-    try:
-        return int(_core.safetensors_metadata(str(folder / "sae.safetensors")).get("step", "0"))
-    except Exception:  # noqa: BLE001 - not written yet, or being replaced
-        return 0
-
-
 def test_a_killed_rank_resumes_to_the_one_process_result(inputs):
     """`saematch train` under torchrun without a --distribute-* flag trains
     data-parallel; a rank killed mid-run, the run resumed from process 0's
     checkpoint ends where one process ends."""
     single, run = inputs / "cli-single", inputs / "cli-killed"
     _run([sys.executable, "-m", "saematch.cli", *_cli_args(inputs, single)])
-    proc = subprocess.Popen(_torchrun("-m", "saematch.cli", *_cli_args(inputs, run)), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, killed = time.time() + 300, False
-    while proc.poll() is None and time.time() < deadline:
-        if _step(run / "encoder.layer.1" / "seed_1") >= 4:
-            workers = _children(proc.pid)
-            if workers:
-                os.kill(workers[-1], signal.SIGKILL)
-                killed = True
-                break
-        time.sleep(0.01)
-    proc.wait(timeout=300)
-    err = proc.stderr.read()
-    assert killed and proc.returncode != 0, f"the run ended before a rank was killed: {err[-2000:]}"
-    total = _step(single / "encoder.layer.0" / "seed_0")
-    assert 4 <= _step(run / "encoder.layer.0" / "seed_0") < total  # killed midway
-    _run(_torchrun("-m", "saematch.cli", *_cli_args(inputs, run, "--data-parallel", "--resume")))
-    assert _step(run / "encoder.layer.0" / "seed_0") == total
+    kill_a_worker_after(torchrun("-m", "saematch.cli", *_cli_args(inputs, run)), _env(),
+                        run / "encoder.layer.1" / "seed_1", 4)
+    total = saved_step(single / "encoder.layer.0" / "seed_0")
+    assert 4 <= saved_step(run / "encoder.layer.0" / "seed_0") < total  # killed midway
+    _run(torchrun("-m", "saematch.cli", *_cli_args(inputs, run, "--data-parallel", "--resume")))
+    assert saved_step(run / "encoder.layer.0" / "seed_0") == total
     assert _max_difference(sm.load(run), sm.load(single)) <= TOLERANCE

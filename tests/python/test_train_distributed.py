@@ -4,12 +4,8 @@ one process (each process with one thread, as torchrun gives it, and two
 seeds per process: the trainer's encoder GEMM takes another ATen path for a
 single seed), and a run whose rank is killed resumes to them."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +18,7 @@ if not dist.is_available() or not dist.is_gloo_available():
 import saematch as sm  # noqa: E402
 
 from tiny_bert import child_env, saved_model_and_data  # noqa: E402
+from torchrun_runs import kill_a_worker_after, saved_step, torchrun  # noqa: E402
 HOOKS = ["encoder.layer.0", "encoder.layer.1"]
 
 
@@ -43,8 +40,7 @@ def _env():
 
 
 def _torchrun(args):
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "saematch.cli", *args]
+    return torchrun("-m", "saematch.cli", *args)
 
 
 def _run(cmd):
@@ -81,40 +77,10 @@ def test_two_processes_train_bitwise_what_one_does(inputs, single, mode):
             "seed_1", "seed_3", "trainer_state.safetensors"]
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        out.extend(int(t) for t in text)
-    return out
-
-
-def _step(folder: Path) -> int:
-    from saematch import _core
-
-    try:
-        return int(_core.safetensors_metadata(str(folder / "sae.safetensors")).get("step", "0"))
-    except Exception:  # noqa: BLE001 - not written yet, or being replaced
-        return 0
-
-
 def test_a_killed_rank_resumes_to_the_uninterrupted_result(inputs, single):
     run = inputs / "killed"
-    proc = subprocess.Popen(_torchrun(_args(inputs, run, "--distribute-seeds")), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, killed = time.time() + 300, False
-    while proc.poll() is None and time.time() < deadline:
-        if _step(run / HOOKS[1] / "seed_1") >= 4:
-            workers = _children(proc.pid)
-            if workers:
-                os.kill(workers[-1], signal.SIGKILL)
-                killed = True
-                break
-        time.sleep(0.01)
-    proc.wait(timeout=300)
-    err = proc.stderr.read()
-    assert killed and proc.returncode != 0, f"the run ended before a rank was killed: {err[-2000:]}"
-    total_steps = _step(inputs / "single" / HOOKS[0] / "seed_0")
-    assert _step(run / HOOKS[0] / "seed_0") < total_steps  # killed midway
+    kill_a_worker_after(_torchrun(_args(inputs, run, "--distribute-seeds")), _env(), run / HOOKS[1] / "seed_1", 4)
+    total_steps = saved_step(inputs / "single" / HOOKS[0] / "seed_0")
+    assert saved_step(run / HOOKS[0] / "seed_0") < total_steps  # killed midway
     _run(_torchrun(_args(inputs, run, "--distribute-seeds", "--resume")))
     _assert_equal_runs(sm.load(run), single)
