@@ -95,3 +95,24 @@ def test_a_first_batch_shorter_than_the_points_is_refused():
     _, acts = superposition(count=500, seed=7)
     with pytest.raises(ValueError, match=r"archetypal_points = 64 .* only 50 tokens: raise batch_size"):
         sm.train(sm.SAEConfig(**CFG), acts, batch_size=50, progress=False)
+
+
+def test_data_parallel_is_refused_by_name():
+    """Its points come from the first batch, which a data-parallel process
+    holds only a share of: the trainer refuses the exchange rather than
+    start each process from different points."""
+    from saematch import training
+
+    class OneRank:  # what saematch.distributed.TorchRanks offers the trainer
+        rank, world = 0, 1
+
+        def sum(self, tensors):
+            pass
+
+        def gather(self, t):
+            return t[None]
+
+    cfg = sm.SAEConfig(d_in=8, num_latents=16, k=2, architecture="archetypal", archetypal_points=4)
+    trainer = training._make_trainer(cfg, [0], 8, 1e-3, 1, 100, "cpu", "adam", False, 0)
+    with pytest.raises(ValueError, match="archetypal architecture cannot train data-parallel.*--distribute-seeds"):
+        trainer.set_ranks(OneRank())
