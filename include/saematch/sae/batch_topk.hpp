@@ -97,28 +97,14 @@ struct BatchTopKSae {
         const auto above = pre > last, at_last = pre == last;
         auto counts = at::stack({above.sum(), at_last.sum()});
         counts = share.ranks ? share.ranks->gather(counts) : counts.unsqueeze(0);  // (world, 2)
-        // One read-back: the keep-th value and every process's counts.
-        const auto host = at::cat({last.to(at::kDouble).reshape({1}), counts.to(at::kDouble).reshape({-1})}).cpu();
-        const double* h = host.data_ptr<double>();
-        at::Tensor selected;
-        if (!(h[0] > 0.0)) {
-            selected = pre > 0;  // fewer than `keep` positive values: all of them
-        } else {
-            const std::int64_t rank = share.ranks ? share.ranks->rank() : 0, world = counts.size(0);
-            std::int64_t wanted = keep, before = 0;  // of the entries equal to `last`: how many, and on earlier ranks
-            for (std::int64_t r = 0; r < world; ++r) {
-                wanted -= static_cast<std::int64_t>(h[1 + 2 * r]);
-                if (r < rank) before += static_cast<std::int64_t>(h[2 + 2 * r]);
-            }
-            const auto mine = static_cast<std::int64_t>(h[2 + 2 * rank]);
-            const std::int64_t take = std::clamp<std::int64_t>(wanted - before, 0, mine);
-            if (take == mine)
-                selected = above | at_last;
-            else if (take == 0)
-                selected = above;
-            else
-                selected = above | (at_last & (at::cumsum(at_last.reshape({-1}), 0) <= take).view_as(at_last));
-        }
+        // Of the entries equal to `last`, the whole batch still wants `keep`
+        // less those above it; earlier ranks' ties come first. One formula on
+        // the device for one process and many, without a read-back of its own.
+        const std::int64_t rank = share.ranks ? share.ranks->rank() : 0;
+        const auto take = (keep - counts.select(1, 0).sum() - counts.select(1, 1).narrow(0, 0, rank).sum()).clamp_min(0);
+        const auto ties = at_last & (at::cumsum(at_last.reshape({-1}), 0) <= take).view_as(at_last);
+        // Fewer than `keep` positive values: all of them.
+        const auto selected = at::where(last > 0, above | ties, pre > 0);
         return {codes_from_mask(pre, selected), at::where(at::isinf(smallest), at::zeros_like(smallest), smallest)};
     }
     TopKCodes select_batch(const at::Tensor& pre, const BatchShare& share = {}) const {
